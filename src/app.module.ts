@@ -1,0 +1,58 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { LoggerModule } from 'nestjs-pino';
+import { ApiKeyGuard } from './auth/api-key.guard';
+import { HttpExceptionFilter } from './common/http-exception.filter';
+import { parseSettings } from './config/settings';
+import { ConnectionsModule } from './connections/connections.module';
+import { DatabaseModule } from './database/database.module';
+import { EventsModule } from './events/events.module';
+import { FanoutModule } from './fanout/fanout.module';
+import { HealthModule } from './health/health.module';
+import { IngestModule } from './ingest/ingest.module';
+import { HeliumModule } from './networks/helium/helium.module';
+import { NetworkRegistryModule } from './networks/network-registry';
+
+/** Headers and query parameters that carry credentials never reach the logs. */
+const REDACTED = ['req.headers.authorization', 'req.headers["x-bridge-token"]', 'req.headers["x-downlink-apikey"]', 'req.headers.cookie'];
+
+@Module({})
+export class AppModule {
+  /** `env` overrides the environment (tests run several bridges with different settings). */
+  static forRoot(env: Record<string, string | undefined> = {}): DynamicModule {
+    const settings = parseSettings({ ...process.env, ...env });
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, validate: () => settings }),
+        LoggerModule.forRoot({
+          pinoHttp: {
+            level: settings.LOG_LEVEL,
+            redact: { paths: REDACTED, censor: '[redacted]' },
+            serializers: {
+              req: (req: { id: unknown; method: string; url: string }) => ({
+                id: req.id,
+                method: req.method,
+                url: req.url.replace(/([?&]token=)[^&]*/g, '$1[redacted]'),
+              }),
+            },
+            autoLogging: { ignore: (req) => (req.url ?? '').startsWith('/health') },
+          },
+        }),
+        DatabaseModule,
+        NetworkRegistryModule,
+        ConnectionsModule,
+        EventsModule,
+        FanoutModule,
+        IngestModule,
+        HeliumModule,
+        HealthModule,
+      ],
+      providers: [
+        { provide: APP_GUARD, useClass: ApiKeyGuard },
+        { provide: APP_FILTER, useClass: HttpExceptionFilter },
+      ],
+    };
+  }
+}

@@ -1,0 +1,49 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+/** Store or queue unreachable: the caller (often a network) should retry, so 503 rather than 500. */
+function isUnavailable(error: unknown): boolean {
+  const text = `${(error as { code?: string })?.code ?? ''} ${(error as Error)?.message ?? ''}`;
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|timeout exceeded when trying to connect|Connection terminated|P1001|P1017|P2024|57P0[123]|53300|Can't reach database|Connection is closed|DriverAdapterError/i.test(
+    text,
+  );
+}
+
+/**
+ * Every error leaves as `{ statusCode, error, message }` (SPEC §8). Framework errors raised
+ * before Nest (body too large, bad JSON, media type) carry their own status and keep it.
+ */
+@Catch()
+export class HttpExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('http');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const request = host.switchToHttp().getRequest<FastifyRequest>();
+    let statusCode: number;
+    let message: string;
+    if (exception instanceof HttpException) {
+      statusCode = exception.getStatus();
+      const response = exception.getResponse();
+      const raw = typeof response === 'string' ? response : (response as { message?: unknown }).message;
+      message = Array.isArray(raw) ? raw.join('; ') : String(raw ?? exception.message);
+    } else if (typeof (exception as { statusCode?: unknown })?.statusCode === 'number' && (exception as { statusCode: number }).statusCode < 500) {
+      statusCode = (exception as { statusCode: number }).statusCode;
+      message =
+        statusCode === 415
+          ? `unsupported content type "${request.headers['content-type'] ?? ''}": send application/json or application/x-www-form-urlencoded`
+          : (exception as Error).message;
+    } else if (isUnavailable(exception)) {
+      statusCode = 503;
+      message = 'storage temporarily unavailable, retry later';
+      this.logger.warn(`unavailable: ${(exception as Error)?.message}`);
+    } else {
+      statusCode = 500;
+      message = 'internal error';
+      this.logger.error(exception instanceof Error ? exception.stack : String(exception));
+    }
+    if (statusCode === 503) void reply.header('retry-after', '5');
+    void reply.status(statusCode).send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message });
+  }
+}

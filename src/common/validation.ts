@@ -1,0 +1,17 @@
+import { BadRequestException } from '@nestjs/common';
+import { z } from 'zod';
+
+/** One line naming every bad field, e.g. `fcnt: expected number, received string`. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.length ? issue.path.join('.') : 'body'}: ${issue.message}`)
+    .join('; ');
+}
+
+/** Validates input at the edge; a failure is a 400 naming the fields. */
+export function parseOrBadRequest<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw new BadRequestException(describeIssues(result.error));
+  return result.data;
+}

@@ -1,0 +1,66 @@
+import { z } from 'zod';
+
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+/** 32 bytes, given as 64 hex characters or as base64. */
+const secretsKey = z
+  .string()
+  .transform((value, ctx) => {
+    const key = /^[0-9a-fA-F]{64}$/.test(value) ? Buffer.from(value, 'hex') : Buffer.from(value, 'base64');
+    if (key.length !== 32) {
+      ctx.addIssue({ code: 'custom', message: 'must be 32 bytes, as 64 hex characters or base64' });
+      return z.NEVER;
+    }
+    return key;
+  });
+
+const settingsSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    DATABASE_URL: z.url().default('postgresql://postgres@localhost:5432/lpwan_bridge'),
+    REDIS_URL: z.url().default('redis://localhost:6379'),
+    MQTT_URL: z.url().default('mqtt://localhost:1883'),
+    MQTT_USERNAME: z.string().optional(),
+    MQTT_PASSWORD: z.string().optional(),
+    MQTT_TOPIC_PREFIX: z
+      .string()
+      .regex(/^[^#+/]+(?:\/[^#+/]+)*$/, 'must be topic levels without wildcards')
+      .default('lpwan'),
+    MQTT_INCLUDE_RAW: bool.default(false),
+    /** Namespace of the bridge's keys in Redis, so that several bridges can share one Redis. */
+    REDIS_PREFIX: z.string().regex(/^[\w-]+$/).default('lpwan-bridge'),
+    API_KEYS: z
+      .string()
+      .default('')
+      .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean)),
+    SECRETS_KEY: secretsKey.optional(),
+    BRIDGE_ROLE: z.enum(['api', 'worker', 'all']).default('all'),
+    PUBLIC_URL: z.url().optional(),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** How long an event waits for its duplicates (multi-buy, Sigfox base stations) before it is published. */
+    DEDUP_WINDOW_MS: z.coerce.number().int().min(0).max(60000).default(200),
+    /** Ingest bodies above this many bytes are refused with 413. */
+    INGEST_BODY_LIMIT: z.coerce.number().int().min(1024).default(256 * 1024),
+  })
+  .superRefine((s, ctx) => {
+    if (s.API_KEYS.length === 0 && s.NODE_ENV !== 'development') {
+      ctx.addIssue({ code: 'custom', path: ['API_KEYS'], message: 'is required (comma-separated keys) unless NODE_ENV=development' });
+    }
+    if (!s.SECRETS_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['SECRETS_KEY'], message: 'is required: 32 bytes as hex or base64 (openssl rand -hex 32)' });
+    }
+  })
+  .transform((s) => ({ ...s, SECRETS_KEY: s.SECRETS_KEY as Buffer, PUBLIC_URL: s.PUBLIC_URL ?? `http://localhost:${s.PORT}` }));
+
+export type Settings = z.infer<typeof settingsSchema>;
+
+/** Validates the environment; the error names every bad setting on one line. */
+export function parseSettings(env: Record<string, string | undefined>): Settings {
+  const result = settingsSchema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.') || 'settings'} ${i.message}`);
+    throw new Error(`Invalid settings: ${problems.join('; ')}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,188 @@
+import { ConflictException, Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { randomBytes } from 'node:crypto';
+import { matchesHash, sha256Hex } from '../common/constant-time';
+import { SecretBox } from '../common/secret-box';
+import { parseOrBadRequest } from '../common/validation';
+import { Settings } from '../config/settings';
+import { PrismaService } from '../database/prisma.service';
+import type { Network } from '../events/normalized-event';
+import { Connection, Prisma } from '../generated/prisma/client';
+import { NetworkRegistry } from '../networks/network-registry';
+import { CreateConnectionInput, UpdateConnectionInput } from './connection.schema';
+
+/** A connection with its secrets opened, for the code that talks to the network. */
+export interface OpenConnection {
+  id: string;
+  network: Network;
+  name: string;
+  settings: Record<string, unknown>;
+  ingestTokenHash: string;
+}
+
+export type ConnectionChange = { kind: 'upserted' | 'deleted'; id: string };
+
+/** How long an instance trusts its cached copy of a connection that another instance may change. */
+const CACHE_TTL_MS = 5000;
+
+@Injectable()
+export class ConnectionsService {
+  private readonly cache = new Map<string, { connection: OpenConnection | null; expires: number }>();
+  private readonly listeners: Array<(change: ConnectionChange) => void> = [];
+
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly secrets: SecretBox,
+    private readonly networks: NetworkRegistry,
+    private readonly config: ConfigService<Settings, true>,
+  ) {}
+
+  /** Lets the TTS stream manager follow connections without a restart. */
+  onChange(listener: (change: ConnectionChange) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async create(input: CreateConnectionInput) {
+    const adapter = this.networks.get(input.network);
+    const settings = parseOrBadRequest(adapter.settingsSchema, input.settings);
+    const { plain, secret } = this.split(adapter.secretSettings, settings);
+    const ingestToken = newIngestToken();
+    try {
+      const row = await this.prisma.connection.create({
+        data: {
+          id: input.id,
+          network: input.network,
+          name: input.name,
+          settings: plain as Prisma.InputJsonObject,
+          secrets: this.secrets.seal(secret),
+          ingestTokenHash: sha256Hex(ingestToken),
+        },
+      });
+      this.changed({ kind: 'upserted', id: row.id });
+      return { ...this.present(row), ingestToken };
+    } catch (error) {
+      if ((error as { code?: string }).code === 'P2002') throw new ConflictException(`connection "${input.id}" already exists`);
+      throw error;
+    }
+  }
+
+  async list(cursor: string | undefined, limit: number) {
+    const rows = await this.prisma.connection.findMany({
+      where: cursor ? { id: { gt: cursor } } : undefined,
+      orderBy: { id: 'asc' },
+      take: limit + 1,
+    });
+    const page = rows.slice(0, limit);
+    return { data: page.map((row) => this.present(row)), nextCursor: rows.length > limit ? page[page.length - 1].id : null };
+  }
+
+  async get(id: string) {
+    return this.present(await this.findRow(id));
+  }
+
+  async update(id: string, input: UpdateConnectionInput) {
+    const row = await this.findRow(id);
+    const adapter = this.networks.get(row.network);
+    const current = { ...(row.settings as Record<string, unknown>), ...this.secrets.open(row.secrets) };
+    const settings = parseOrBadRequest(adapter.settingsSchema, { ...current, ...(input.settings ?? {}) });
+    const { plain, secret } = this.split(adapter.secretSettings, settings);
+    const updated = await this.prisma.connection.update({
+      where: { id },
+      // A changed connection gets a fresh chance: a stream stopped for bad credentials restarts.
+      data: { name: input.name, settings: plain as Prisma.InputJsonObject, secrets: this.secrets.seal(secret), streamError: null },
+    });
+    this.changed({ kind: 'upserted', id });
+    return this.present(updated);
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.findRow(id);
+    await this.prisma.connection.delete({ where: { id } });
+    this.changed({ kind: 'deleted', id });
+  }
+
+  async rotateToken(id: string) {
+    await this.findRow(id);
+    const ingestToken = newIngestToken();
+    await this.prisma.connection.update({ where: { id }, data: { ingestTokenHash: sha256Hex(ingestToken) } });
+    this.changed({ kind: 'upserted', id });
+    return { ingestToken };
+  }
+
+  async status(id: string) {
+    const row = await this.findRow(id);
+    const backlog = await this.prisma.device.count({ where: { connectionId: id, syncState: 'pending' } });
+    return {
+      id,
+      network: row.network,
+      stream: row.network === 'tts' ? { state: row.streamState ?? 'stopped', error: row.streamError, position: row.streamPosition } : null,
+      lastEventAt: row.lastEventAt,
+      syncBacklog: backlog,
+    };
+  }
+
+  /** The connection an ingest request is for, once its token is checked: 404 unknown, 401 bad token. */
+  async authenticateIngest(network: Network, id: string, token: string | undefined): Promise<OpenConnection> {
+    const connection = await this.open(id);
+    if (!connection || connection.network !== network) throw new NotFoundException(`no ${network} connection "${id}"`);
+    if (!token || !matchesHash(token, connection.ingestTokenHash)) {
+      throw new UnauthorizedException('missing or invalid ingest token (x-bridge-token header, Bearer, or ?token=)');
+    }
+    return connection;
+  }
+
+  /** The connection with its secrets, cached briefly: ingest looks it up on every request. */
+  async open(id: string): Promise<OpenConnection | null> {
+    const hit = this.cache.get(id);
+    if (hit && hit.expires > Date.now()) return hit.connection;
+    const row = await this.prisma.connection.findUnique({ where: { id } });
+    const connection = row && {
+      id: row.id,
+      network: row.network as Network,
+      name: row.name,
+      settings: { ...(row.settings as Record<string, unknown>), ...this.secrets.open(row.secrets) },
+      ingestTokenHash: row.ingestTokenHash,
+    };
+    this.cache.set(id, { connection, expires: Date.now() + CACHE_TTL_MS });
+    return connection;
+  }
+
+  private async findRow(id: string): Promise<Connection> {
+    const row = await this.prisma.connection.findUnique({ where: { id } });
+    if (!row) throw new NotFoundException(`connection "${id}" not found`);
+    return row;
+  }
+
+  private changed(change: ConnectionChange): void {
+    this.cache.delete(change.id);
+    for (const listener of this.listeners) listener(change);
+  }
+
+  private split(secretKeys: readonly string[], settings: Record<string, unknown>) {
+    const plain: Record<string, unknown> = {};
+    const secret: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(settings)) (secretKeys.includes(key) ? secret : plain)[key] = value;
+    return { plain, secret };
+  }
+
+  private present(row: Connection) {
+    const adapter = this.networks.get(row.network);
+    const stored = this.secrets.open(row.secrets);
+    const masked = Object.fromEntries(adapter.secretSettings.filter((key) => key in stored).map((key) => [key, '***']));
+    const publicUrl = this.config.get('PUBLIC_URL', { infer: true }).replace(/\/$/, '');
+    const ingestUrls = Object.fromEntries(Object.entries(adapter.ingestPaths(row.id)).map(([purpose, path]) => [purpose, publicUrl + path]));
+    return {
+      id: row.id,
+      network: row.network,
+      name: row.name,
+      settings: { ...(row.settings as Record<string, unknown>), ...masked },
+      ingestUrls,
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
+    };
+  }
+}
+
+function newIngestToken(): string {
+  return `ing_${randomBytes(24).toString('base64url')}`;
+}

@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { DevicesModule } from '../devices/devices.module';
+import { EventStore } from './event-store.service';
+import { HistoryController } from './history.controller';
+import { HistoryService } from './history.service';
+
+@Module({
+  imports: [DevicesModule],
+  controllers: [HistoryController],
+  providers: [EventStore, HistoryService],
+  exports: [EventStore],
+})
+export class EventsModule {}

@@ -1,0 +1,18 @@
+import { Controller, Get, Param, ParseUUIDPipe, Query } from '@nestjs/common';
+import { parseOrBadRequest } from '../common/validation';
+import { historyQuerySchema, HistoryService } from './history.service';
+
+@Controller('api')
+export class HistoryController {
+  constructor(private readonly history: HistoryService) {}
+
+  @Get('events')
+  list(@Query() query: unknown) {
+    return this.history.list(parseOrBadRequest(historyQuerySchema, query));
+  }
+
+  @Get('devices/:id/events')
+  listForDevice(@Param('id', new ParseUUIDPipe()) id: string, @Query() query: unknown) {
+    return this.history.listForDevice(id, parseOrBadRequest(historyQuerySchema, query));
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The one event shape every network is mapped to (SPEC §4). Network modules produce an
+ * `IncomingEvent`; the event store turns it into a `NormalizedEvent` by giving it an id,
+ * its connection, the registry's device and the time the bridge received it.
+ */
+
+export const NETWORKS = ['helium', 'sigfox', 'tts'] as const;
+export type Network = (typeof NETWORKS)[number];
+
+export const EVENT_TYPES = [
+  'uplink',
+  'join',
+  'status',
+  'ack',
+  'location',
+  'error',
+  'downlink.queued',
+  'downlink.sent',
+  'downlink.acked',
+  'downlink.failed',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface GeoPoint {
+  lat: number;
+  lng: number;
+}
+
+export interface Gateway {
+  id: string;
+  name: string | null;
+  rssi: number | null;
+  snr: number | null;
+  location: GeoPoint | null;
+}
+
+export interface Uplink {
+  port: number | null;
+  fcnt: number | null;
+  confirmed: boolean;
+  payloadHex: string;
+  payloadBase64: string;
+  decoded: unknown;
+}
+
+export interface Radio {
+  frequencyHz: number | null;
+  dataRate: string | null;
+  spreadingFactor: number | null;
+  bandwidthHz: number | null;
+  /** Best of `gateways`. */
+  rssi: number | null;
+  /** Best of `gateways`. */
+  snr: number | null;
+  gateways: Gateway[];
+}
+
+export interface DeviceStatus {
+  batteryV: number | null;
+  temperatureC: number | null;
+}
+
+export interface AckInfo {
+  downlinkId: string | null;
+  info: string | null;
+}
+
+export interface Location {
+  lat: number;
+  lng: number;
+  radiusM: number | null;
+  source: string;
+}
+
+/** What the network tells about the device that sent the event. */
+export interface DeviceIdentity {
+  /** The network's own device identity in upper-case hex (DevEUI, Sigfox id). */
+  externalId: string;
+  name?: string | null;
+  devEui?: string | null;
+  joinEui?: string | null;
+}
+
+export interface IncomingEvent {
+  type: EventType;
+  /**
+   * The network's identity of this event: copies of one event (multi-buy, Sigfox duplicates,
+   * stream + webhook) share it, so the store keeps them as one.
+   */
+  dedupKey: string;
+  device: DeviceIdentity;
+  /** When the network received it, ISO-8601 UTC. */
+  time: string;
+  uplink: Uplink | null;
+  radio: Radio | null;
+  status: DeviceStatus | null;
+  ack: AckInfo | null;
+  location: Location | null;
+  /** The body as the network sent it. */
+  raw: unknown;
+}
+
+export interface NormalizedEvent {
+  id: string;
+  type: EventType;
+  network: Network;
+  connectionId: string;
+  device: {
+    id: string;
+    externalId: string;
+    name: string | null;
+    devEui: string | null;
+    joinEui: string | null;
+  };
+  time: string;
+  receivedAt: string;
+  uplink: Uplink | null;
+  radio: Radio | null;
+  status: DeviceStatus | null;
+  ack: AckInfo | null;
+  location: Location | null;
+  raw?: unknown;
+}

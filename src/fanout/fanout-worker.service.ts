@@ -1,0 +1,77 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { Job, Worker } from 'bullmq';
+import { Settings } from '../config/settings';
+import { EventStore } from '../events/event-store.service';
+import { NormalizedEvent } from '../events/normalized-event';
+import { FANOUT_QUEUE, FanoutQueue, PublishJob } from './fanout-queue.service';
+import { MqttPublisher } from './mqtt-publisher.service';
+import { eventTopic } from './topics';
+
+const SWEEP_INTERVAL_MS = 2000;
+/** An unpublished event this much older than its dedup window has lost its job. */
+const SWEEP_GRACE_MS = 10_000;
+
+/** Worker role: publishes queued events to MQTT and re-queues any the queue lost. */
+@Injectable()
+export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(FanoutWorker.name);
+  private worker?: Worker<PublishJob>;
+  private sweeper?: NodeJS.Timeout;
+  private sweeping = false;
+
+  constructor(
+    private readonly config: ConfigService<Settings, true>,
+    private readonly store: EventStore,
+    private readonly queue: FanoutQueue,
+    private readonly mqtt: MqttPublisher,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (this.config.get('BRIDGE_ROLE', { infer: true }) === 'api') return;
+    this.mqtt.connection();
+    this.worker = new Worker<PublishJob>(FANOUT_QUEUE, (job) => this.publish(job), {
+      connection: { url: this.config.get('REDIS_URL', { infer: true }), maxRetriesPerRequest: null },
+      prefix: this.config.get('REDIS_PREFIX', { infer: true }),
+      concurrency: 64,
+    });
+    this.worker.on('error', (error) => this.logger.warn(`worker: ${error.message}`));
+    this.worker.on('failed', (job, error) => this.logger.debug(`publish of ${job?.data.eventId} failed: ${error.message}`));
+    this.sweeper = setInterval(() => void this.sweep(), SWEEP_INTERVAL_MS);
+  }
+
+  private async publish(job: Job<PublishJob>): Promise<void> {
+    const [event] = await this.store.findUnpublishedByIds([job.data.eventId]);
+    if (!event) return;
+    await this.mqtt.publish(eventTopic(this.config.get('MQTT_TOPIC_PREFIX', { infer: true }), event), this.serialize(event));
+    await this.store.markPublished([event.id]);
+  }
+
+  private serialize(event: NormalizedEvent): string {
+    if (this.config.get('MQTT_INCLUDE_RAW', { infer: true })) return JSON.stringify(event);
+    const { raw: _raw, ...withoutRaw } = event;
+    return JSON.stringify(withoutRaw);
+  }
+
+  private async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const lost = await this.store.findUnpublished(this.config.get('DEDUP_WINDOW_MS', { infer: true }) + SWEEP_GRACE_MS, 1000);
+      if (lost.length) {
+        await this.queue.requeue(lost.map((e) => e.id));
+        this.logger.log(`re-queued ${lost.length} unpublished event(s)`);
+      }
+    } catch (error) {
+      this.logger.debug(`sweep skipped: ${(error as Error).message}`);
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    clearInterval(this.sweeper);
+    // close() lets in-flight jobs finish before the process exits.
+    await this.worker?.close().catch(() => undefined);
+  }
+}

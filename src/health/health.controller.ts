@@ -1,0 +1,46 @@
+import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
+import { Public } from '../auth/public.decorator';
+import { PrismaService } from '../database/prisma.service';
+import { RedisService } from '../database/redis.service';
+import { MqttPublisher } from '../fanout/mqtt-publisher.service';
+
+type Check = 'up' | 'down' | 'unused';
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms))]);
+}
+
+@Public()
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly redis: RedisService,
+    private readonly mqtt: MqttPublisher,
+  ) {}
+
+  @Get('live')
+  live() {
+    return { status: 'ok' };
+  }
+
+  /** Ready when Postgres and Redis answer and, in a process that publishes, the broker is connected. */
+  @Get('ready')
+  async ready() {
+    const [postgres, redis] = await Promise.all([
+      withTimeout(this.prisma.pool.query('SELECT 1'), 2000).then(
+        (): Check => 'up',
+        (): Check => 'down',
+      ),
+      withTimeout(this.redis.client.ping(), 2000).then(
+        (): Check => 'up',
+        (): Check => 'down',
+      ),
+    ]);
+    const mqtt: Check = !this.mqtt.started ? 'unused' : this.mqtt.connected ? 'up' : 'down';
+    const checks = { postgres, redis, mqtt };
+    const ok = Object.values(checks).every((check) => check !== 'down');
+    if (!ok) throw new ServiceUnavailableException({ message: 'not ready', checks });
+    return { status: 'ok', checks };
+  }
+}

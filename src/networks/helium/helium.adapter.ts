@@ -1,0 +1,28 @@
+import { Injectable } from '@nestjs/common';
+import { z } from 'zod';
+import type { NetworkAdapter } from '../network-adapter';
+import { NetworkRegistry } from '../network-registry';
+
+export const heliumSettingsSchema = z
+  .object({
+    baseUrl: z.url().default('https://console.helium.com'),
+    /** Console API key; needed for provisioning and install, not for ingest. */
+    apiKey: z.string().min(1).optional(),
+    labelIds: z.array(z.string().min(1)).max(100).optional(),
+  })
+  .strict();
+
+@Injectable()
+export class HeliumAdapter implements NetworkAdapter {
+  readonly network = 'helium' as const;
+  readonly settingsSchema = heliumSettingsSchema;
+  readonly secretSettings = ['apiKey'] as const;
+
+  constructor(registry: NetworkRegistry) {
+    registry.register(this);
+  }
+
+  ingestPaths(connectionId: string) {
+    return { uplink: `/ingest/helium/${connectionId}` };
+  }
+}

@@ -1,0 +1,31 @@
+import { Global, Injectable, Module, NotFoundException } from '@nestjs/common';
+import type { Network } from '../events/normalized-event';
+import type { NetworkAdapter } from './network-adapter';
+
+/** Network modules register their adapter here when they start. */
+@Injectable()
+export class NetworkRegistry {
+  private readonly adapters = new Map<Network, NetworkAdapter>();
+
+  register(adapter: NetworkAdapter): void {
+    this.adapters.set(adapter.network, adapter);
+  }
+
+  get(network: string): NetworkAdapter {
+    const adapter = this.adapters.get(network as Network);
+    if (!adapter) throw new NotFoundException(`unknown network "${network}"`);
+    return adapter;
+  }
+
+  has(network: string): boolean {
+    return this.adapters.has(network as Network);
+  }
+
+  networks(): Network[] {
+    return [...this.adapters.keys()];
+  }
+}
+
+@Global()
+@Module({ providers: [NetworkRegistry], exports: [NetworkRegistry] })
+export class NetworkRegistryModule {}
