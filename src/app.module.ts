@@ -7,12 +7,15 @@ import { HttpExceptionFilter } from './common/http-exception.filter';
 import { parseSettings } from './config/settings';
 import { ConnectionsModule } from './connections/connections.module';
 import { DatabaseModule } from './database/database.module';
+import { DownlinksModule } from './downlinks/downlinks.module';
 import { EventsModule } from './events/events.module';
 import { FanoutModule } from './fanout/fanout.module';
 import { HealthModule } from './health/health.module';
 import { IngestModule } from './ingest/ingest.module';
 import { HeliumModule } from './networks/helium/helium.module';
 import { NetworkRegistryModule } from './networks/network-registry';
+import { SigfoxModule } from './networks/sigfox/sigfox.module';
+import { TtsModule } from './networks/tts/tts.module';
 
 /** Headers and query parameters that carry credentials never reach the logs. */
 const REDACTED = ['req.headers.authorization', 'req.headers["x-bridge-token"]', 'req.headers["x-downlink-apikey"]', 'req.headers.cookie'];
@@ -46,7 +49,10 @@ export class AppModule {
         EventsModule,
         FanoutModule,
         IngestModule,
+        DownlinksModule,
         HeliumModule,
+        SigfoxModule,
+        TtsModule,
         HealthModule,
       ],
       providers: [

@@ -15,3 +15,13 @@ export function parseOrBadRequest<S extends z.ZodType>(schema: S, input: unknown
   if (!result.success) throw new BadRequestException(describeIssues(result.error));
   return result.data;
 }
+
+/** Runs a mapper that validates as it goes; its ZodError becomes a 400 naming the fields. */
+export function mapOrBadRequest<T>(map: () => T): T {
+  try {
+    return map();
+  } catch (error) {
+    if (error instanceof z.ZodError) throw new BadRequestException(describeIssues(error));
+    throw error;
+  }
+}

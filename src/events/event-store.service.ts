@@ -11,6 +11,7 @@ type EventBody = Omit<NormalizedEvent, 'id' | 'type' | 'network' | 'connectionId
 
 export interface StoredEvent {
   id: string;
+  deviceId: string;
   /** False when it was a copy of an event already stored (merged into it). */
   isNew: boolean;
   type: NormalizedEvent['type'];
@@ -36,7 +37,8 @@ export class EventStore {
       const device = await this.devices.resolve(connection.id, event.device, { at: receivedAt, downlinkUrl: context.downlinkUrl });
       const row = this.toRow(connection, event, device, receivedAt);
       const created = await this.prisma.event.createManyAndReturn({ data: [row], skipDuplicates: true, select: { id: true } });
-      stored.push(created.length ? { id: row.id, isNew: true, type: event.type } : { id: await this.mergeCopy(connection.id, event), isNew: false, type: event.type });
+      const isNew = created.length === 1;
+      stored.push({ id: isNew ? row.id : await this.mergeCopy(connection.id, event), deviceId: device.id, isNew, type: event.type });
     }
     return stored;
   }

@@ -1,0 +1,41 @@
+import { Controller, Get, Param, ParseEnumPipe, Post, Req, Res } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Public } from '../../auth/public.decorator';
+import { ConnectionsService } from '../../connections/connections.service';
+import { ingestToken } from '../../ingest/ingest-token';
+import { SigfoxCallbackKind, SigfoxIngestService } from './sigfox-ingest.service';
+
+const KINDS = { data: 'data', service: 'service', error: 'error' } as const;
+
+/**
+ * Sigfox callbacks as JSON, as a form (Sigfox's default) or as GET with a query string:
+ * all three carry the same variables and give the same event.
+ */
+@Public()
+@Controller('ingest/sigfox')
+export class SigfoxIngestController {
+  constructor(
+    private readonly connections: ConnectionsService,
+    private readonly sigfox: SigfoxIngestService,
+  ) {}
+
+  @Post(':connectionId/:kind')
+  post(@Param('connectionId') id: string, @Param('kind', new ParseEnumPipe(KINDS)) kind: SigfoxCallbackKind, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+    return this.handle(id, kind, req, req.body, reply);
+  }
+
+  @Get(':connectionId/:kind')
+  get(@Param('connectionId') id: string, @Param('kind', new ParseEnumPipe(KINDS)) kind: SigfoxCallbackKind, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+    // The token may be in the query too: it is a credential, not a Sigfox variable, and is not stored.
+    const { token: _token, ...variables } = req.query as Record<string, unknown>;
+    return this.handle(id, kind, req, variables, reply);
+  }
+
+  private async handle(id: string, kind: SigfoxCallbackKind, req: FastifyRequest, body: unknown, reply: FastifyReply) {
+    const connection = await this.connections.authenticateIngest('sigfox', id, ingestToken(req));
+    const answer = await this.sigfox.receive(connection, kind, body);
+    if (answer === null) return reply.status(204).send();
+    if ('downlinkData' in answer) return reply.status(200).send({ [answer.device]: { downlinkData: answer.downlinkData } });
+    return reply.status(200).send({ id: answer.eventId, duplicate: answer.duplicate });
+  }
+}
