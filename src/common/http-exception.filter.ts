@@ -30,10 +30,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
       message = Array.isArray(raw) ? raw.join('; ') : String(raw ?? exception.message);
     } else if (typeof (exception as { statusCode?: unknown })?.statusCode === 'number' && (exception as { statusCode: number }).statusCode < 500) {
       statusCode = (exception as { statusCode: number }).statusCode;
-      message =
-        statusCode === 415
-          ? `unsupported content type "${request.headers['content-type'] ?? ''}": send application/json or application/x-www-form-urlencoded`
-          : (exception as Error).message;
+      message = (exception as Error).message;
     } else if (isUnavailable(exception)) {
       statusCode = 503;
       message = 'storage temporarily unavailable, retry later';
@@ -42,6 +39,9 @@ export class HttpExceptionFilter implements ExceptionFilter {
       statusCode = 500;
       message = 'internal error';
       this.logger.error(exception instanceof Error ? exception.stack : String(exception));
+    }
+    if (statusCode === 415) {
+      message = `unsupported content type "${request.headers['content-type'] ?? ''}": send application/json or application/x-www-form-urlencoded`;
     }
     if (statusCode === 503) void reply.header('retry-after', '5');
     void reply.status(statusCode).send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message });
