@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
-export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/lpwan_bridge_test';
+/** Set by global-setup.ts to this run's own database. */
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL as string;
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const TEST_MQTT_URL = process.env.TEST_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
 export const TEST_API_KEY = 'test-api-key-0123456789';

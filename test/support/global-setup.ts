@@ -1,14 +1,15 @@
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { migrate } from '../../src/database/migrate';
-import { TEST_DATABASE_URL } from './env';
 
-/** A fresh test database for every run, migrated the way the bridge migrates in production. */
+const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+
+/**
+ * A fresh database for every test run, migrated the way the bridge migrates in production.
+ * Its name is unique to the run, so that concurrent runs on one machine cannot disturb each other.
+ */
 export default async function globalSetup(): Promise<void> {
-  const admin = new Client({ connectionString: TEST_DATABASE_URL.replace(/\/[^/]+$/, '/postgres') });
-  await admin.connect();
-  const name = new URL(TEST_DATABASE_URL).pathname.slice(1);
-  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await admin.end();
-  await migrate(TEST_DATABASE_URL, join(__dirname, '..', '..', 'prisma', 'migrations'));
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/lpwan_bridge_test_${process.pid}`;
+  process.env.TEST_DATABASE_URL = url.toString();
+  await migrate(process.env.TEST_DATABASE_URL, join(__dirname, '..', '..', 'prisma', 'migrations'));
 }
