@@ -12,6 +12,7 @@ import { EventsModule } from './events/events.module';
 import { FanoutModule } from './fanout/fanout.module';
 import { HealthModule } from './health/health.module';
 import { IngestModule } from './ingest/ingest.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { HeliumModule } from './networks/helium/helium.module';
 import { NetworkRegistryModule } from './networks/network-registry';
 import { SigfoxModule } from './networks/sigfox/sigfox.module';
@@ -44,6 +45,7 @@ export class AppModule {
           },
         }),
         DatabaseModule,
+        MetricsModule,
         NetworkRegistryModule,
         ConnectionsModule,
         EventsModule,

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { MetricsService } from '../metrics/metrics.service';
 
 /** Store or queue unreachable: the caller (often a network) should retry, so 503 rather than 500. */
 function isUnavailable(error: unknown): boolean {
@@ -17,6 +18,8 @@ function isUnavailable(error: unknown): boolean {
 @Catch()
 export class HttpExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('http');
+
+  constructor(private readonly metrics: MetricsService) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
@@ -43,6 +46,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
     if (statusCode === 415) {
       message = `unsupported content type "${request.headers['content-type'] ?? ''}": send application/json or application/x-www-form-urlencoded`;
     }
+    this.metrics.ingestErrors.inc({ kind: request.url.startsWith('/ingest/') ? 'ingest' : 'api', status: String(statusCode) });
     if (statusCode === 503) void reply.header('retry-after', '5');
     void reply.status(statusCode).send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message });
   }

@@ -5,6 +5,7 @@ import { Settings } from '../config/settings';
 import { EventStore } from '../events/event-store.service';
 import { NormalizedEvent } from '../events/normalized-event';
 import { FANOUT_QUEUE, FanoutQueue, PublishJob } from './fanout-queue.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { MqttPublisher } from './mqtt-publisher.service';
 import { eventTopic } from './topics';
 
@@ -25,6 +26,7 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly store: EventStore,
     private readonly queue: FanoutQueue,
     private readonly mqtt: MqttPublisher,
+    private readonly metrics: MetricsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -36,7 +38,10 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
       concurrency: 64,
     });
     this.worker.on('error', (error) => this.logger.warn(`worker: ${error.message}`));
-    this.worker.on('failed', (job, error) => this.logger.debug(`publish of ${job?.data.eventId} failed: ${error.message}`));
+    this.worker.on('failed', (job, error) => {
+      this.metrics.mqttPublishFailures.inc();
+      this.logger.debug(`publish of ${job?.data.eventId} failed: ${error.message}`);
+    });
     this.sweeper = setInterval(() => void this.sweep(), SWEEP_INTERVAL_MS);
   }
 
@@ -44,6 +49,7 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     const [event] = await this.store.findUnpublishedByIds([job.data.eventId]);
     if (!event) return;
     await this.mqtt.publish(eventTopic(this.config.get('MQTT_TOPIC_PREFIX', { infer: true }), event), this.serialize(event));
+    this.metrics.mqttPublishLatency.observe((Date.now() - Date.parse(event.receivedAt)) / 1000);
     await this.store.markPublished([event.id]);
   }
 
