@@ -12,13 +12,24 @@ interface CachedDevice {
   expires: number;
 }
 
+interface DeviceRow {
+  id: string;
+  external_id: string;
+  name: string | null;
+  dev_eui: string | null;
+  join_eui: string | null;
+  downlink_url: string | null;
+  last_seen_at: Date | null;
+}
+
 const CACHE_TTL_MS = 60_000;
 /** last_seen_at is kept to the minute: writing it on every uplink would double the write load. */
 const LAST_SEEN_RESOLUTION_MS = 60_000;
 
 /**
  * Finds the registry's device for an event, registering a device never seen before
- * (`origin: "discovered"`) so that no event is dropped for an unknown device.
+ * (`origin: "discovered"`) so that no event is dropped for an unknown device. On the ingest hot
+ * path, so it caches and uses plain pg.
  */
 @Injectable()
 export class DeviceDirectory {
@@ -30,25 +41,20 @@ export class DeviceDirectory {
     const key = `${connectionId}\u0000${identity.externalId}`;
     let cached = this.cache.get(key);
     if (!cached || cached.expires < Date.now()) {
-      const row = await this.prisma.device.upsert({
-        where: { connectionId_externalId: { connectionId, externalId: identity.externalId } },
-        create: {
-          id: uuid7(),
-          connectionId,
-          externalId: identity.externalId,
-          name: identity.name ?? null,
-          devEui: identity.devEui ?? null,
-          joinEui: identity.joinEui ?? null,
-          origin: 'discovered',
-          lastSeenAt: seen.at,
-          downlinkUrl: seen.downlinkUrl ?? null,
-        },
-        update: {},
+      // The no-op DO UPDATE makes RETURNING give the existing row too.
+      const { rows } = await this.prisma.pool.query<DeviceRow>({
+        name: 'resolve-device',
+        text: `INSERT INTO devices (id, connection_id, external_id, name, dev_eui, join_eui, origin, last_seen_at, downlink_url, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, 'discovered', $7, $8, now())
+               ON CONFLICT (connection_id, external_id) DO UPDATE SET external_id = EXCLUDED.external_id
+               RETURNING id, external_id, name, dev_eui, join_eui, downlink_url, last_seen_at`,
+        values: [uuid7(), connectionId, identity.externalId, identity.name ?? null, identity.devEui ?? null, identity.joinEui ?? null, seen.at, seen.downlinkUrl ?? null],
       });
+      const row = rows[0];
       cached = {
-        ref: { id: row.id, externalId: row.externalId, name: row.name, devEui: row.devEui, joinEui: row.joinEui },
-        downlinkUrl: row.downlinkUrl,
-        lastSeenWrittenAt: row.lastSeenAt?.getTime() ?? 0,
+        ref: { id: row.id, externalId: row.external_id, name: row.name, devEui: row.dev_eui, joinEui: row.join_eui },
+        downlinkUrl: row.downlink_url,
+        lastSeenWrittenAt: row.last_seen_at?.getTime() ?? 0,
         expires: Date.now() + CACHE_TTL_MS,
       };
       this.cache.set(key, cached);
@@ -57,9 +63,10 @@ export class DeviceDirectory {
     if (newDownlinkUrl || seen.at.getTime() - cached.lastSeenWrittenAt > LAST_SEEN_RESOLUTION_MS) {
       cached.lastSeenWrittenAt = seen.at.getTime();
       if (newDownlinkUrl) cached.downlinkUrl = newDownlinkUrl;
-      await this.prisma.device.update({
-        where: { id: cached.ref.id },
-        data: { lastSeenAt: seen.at, ...(newDownlinkUrl ? { downlinkUrl: newDownlinkUrl } : {}) },
+      await this.prisma.pool.query({
+        name: 'device-seen',
+        text: 'UPDATE devices SET last_seen_at = $2, downlink_url = COALESCE($3, downlink_url) WHERE id = $1',
+        values: [cached.ref.id, seen.at, newDownlinkUrl ?? null],
       });
     }
     return cached.ref;

@@ -4,6 +4,7 @@ import { PrismaService } from '../database/prisma.service';
 import { DeviceDirectory, DeviceRef } from '../devices/device-directory.service';
 import { Event, Prisma } from '../generated/prisma/client';
 import type { OpenConnection } from '../connections/connections.service';
+import { EventBatchWriter, EventRow, isForeignKeyViolation } from './event-batch-writer';
 import { IncomingEvent, NormalizedEvent } from './normalized-event';
 import { mergeRadio } from './radio';
 
@@ -22,22 +23,52 @@ export interface IngestContext {
   downlinkUrl?: string | null;
 }
 
+/** Columns of the fan-out read, as plain pg returns them. */
+interface RawEventRow {
+  id: string;
+  connection_id: string;
+  network: string;
+  type: string;
+  time: Date;
+  received_at: Date;
+  body: EventBody;
+  raw: unknown;
+}
+
+/**
+ * The events table. The hot path (insert, fan-out read and mark) uses plain pg with prepared
+ * statements: under load Prisma's per-query work was most of the CPU (see README, Performance).
+ */
 @Injectable()
 export class EventStore {
+  private readonly writer: EventBatchWriter;
+
   constructor(
     private readonly prisma: PrismaService,
     private readonly devices: DeviceDirectory,
-  ) {}
+  ) {
+    this.writer = new EventBatchWriter(prisma.pool);
+  }
 
   /** Stores each event once per dedup key; a later copy only adds its gateways to the first. */
   async store(connection: OpenConnection, incoming: IncomingEvent[], context: IngestContext = {}): Promise<StoredEvent[]> {
     const receivedAt = new Date();
     const stored: StoredEvent[] = [];
     for (const event of incoming) {
-      const device = await this.devices.resolve(connection.id, event.device, { at: receivedAt, downlinkUrl: context.downlinkUrl });
-      const row = this.toRow(connection, event, device, receivedAt);
-      const created = await this.prisma.event.createManyAndReturn({ data: [row], skipDuplicates: true, select: { id: true } });
-      const isNew = created.length === 1;
+      const seen = { at: receivedAt, downlinkUrl: context.downlinkUrl };
+      let device = await this.devices.resolve(connection.id, event.device, seen);
+      let row = toRow(connection, event, device, receivedAt);
+      let isNew: boolean;
+      try {
+        isNew = await this.writer.insert(row);
+      } catch (error) {
+        if (!isForeignKeyViolation(error)) throw error;
+        // The cached device was deleted meanwhile: the event re-registers it.
+        this.devices.forget(connection.id, event.device.externalId);
+        device = await this.devices.resolve(connection.id, event.device, seen);
+        row = toRow(connection, event, device, receivedAt);
+        isNew = await this.writer.insert(row);
+      }
       stored.push({ id: isNew ? row.id : await this.mergeCopy(connection.id, event), deviceId: device.id, isNew, type: event.type });
     }
     return stored;
@@ -45,12 +76,21 @@ export class EventStore {
 
   /** The events among `ids` not yet published to MQTT (a job may run again after a crash). */
   async findUnpublishedByIds(ids: string[]): Promise<NormalizedEvent[]> {
-    const rows = await this.prisma.event.findMany({ where: { id: { in: ids }, publishedAt: null } });
-    return rows.map(toNormalizedEvent);
+    const result = await this.prisma.pool.query<RawEventRow>({
+      name: 'find-unpublished-events',
+      text: `SELECT id, connection_id, network, type, time, received_at, body, raw FROM events
+             WHERE id = ANY($1::uuid[]) AND published_at IS NULL`,
+      values: [ids],
+    });
+    return result.rows.map(fromRawRow);
   }
 
   async markPublished(ids: string[]): Promise<void> {
-    await this.prisma.event.updateMany({ where: { id: { in: ids }, publishedAt: null }, data: { publishedAt: new Date() } });
+    await this.prisma.pool.query({
+      name: 'mark-events-published',
+      text: 'UPDATE events SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL',
+      values: [ids],
+    });
   }
 
   /** Events still waiting for MQTT after `olderThanMs`: their job was lost (Redis down, worker killed). */
@@ -75,46 +115,54 @@ export class EventStore {
     });
   }
 
-  private toRow(connection: OpenConnection, event: IncomingEvent, device: DeviceRef, receivedAt: Date): Prisma.EventCreateManyInput {
-    const body: EventBody = {
-      device,
-      uplink: event.uplink,
-      radio: event.radio,
-      status: event.status,
-      ack: event.ack,
-      location: event.location,
-    };
-    return {
-      id: uuid7(receivedAt.getTime()),
-      connectionId: connection.id,
-      deviceId: device.id,
-      network: connection.network,
-      type: event.type,
-      externalId: device.externalId,
-      dedupKey: event.dedupKey,
-      time: new Date(event.time),
-      receivedAt,
-      body: body as unknown as Prisma.InputJsonObject,
-      raw: (event.raw ?? {}) as Prisma.InputJsonValue,
-    };
-  }
+}
+
+function toRow(connection: OpenConnection, event: IncomingEvent, device: DeviceRef, receivedAt: Date): EventRow {
+  const body: EventBody = {
+    device,
+    uplink: event.uplink,
+    radio: event.radio,
+    status: event.status,
+    ack: event.ack,
+    location: event.location,
+  };
+  return {
+    id: uuid7(receivedAt.getTime()),
+    connectionId: connection.id,
+    deviceId: device.id,
+    network: connection.network,
+    type: event.type,
+    externalId: device.externalId,
+    dedupKey: event.dedupKey,
+    time: new Date(event.time),
+    receivedAt,
+    body: JSON.stringify(body),
+    raw: JSON.stringify(event.raw ?? {}),
+  };
+}
+
+function fromRawRow(row: RawEventRow): NormalizedEvent {
+  return normalized(row.id, row.type, row.network, row.connection_id, row.time, row.received_at, row.body, row.raw);
 }
 
 export function toNormalizedEvent(row: Event): NormalizedEvent {
-  const body = row.body as unknown as EventBody;
+  return normalized(row.id, row.type, row.network, row.connectionId, row.time, row.receivedAt, row.body as unknown as EventBody, row.raw);
+}
+
+function normalized(id: string, type: string, network: string, connectionId: string, time: Date, receivedAt: Date, body: EventBody, raw: unknown): NormalizedEvent {
   return {
-    id: row.id,
-    type: row.type as NormalizedEvent['type'],
-    network: row.network as NormalizedEvent['network'],
-    connectionId: row.connectionId,
+    id,
+    type: type as NormalizedEvent['type'],
+    network: network as NormalizedEvent['network'],
+    connectionId,
     device: body.device,
-    time: row.time.toISOString(),
-    receivedAt: row.receivedAt.toISOString(),
+    time: time.toISOString(),
+    receivedAt: receivedAt.toISOString(),
     uplink: body.uplink,
     radio: body.radio,
     status: body.status,
     ack: body.ack,
     location: body.location,
-    raw: row.raw,
+    raw,
   };
 }

@@ -6,16 +6,24 @@ import type { StoredEvent } from '../events/event-store.service';
 
 export const FANOUT_QUEUE = 'fanout';
 
+/** A batch of stored events to publish: the events that one insert committed together. */
 export interface PublishJob {
-  eventId: string;
+  eventIds: string[];
 }
 
-/** Puts stored events on the fan-out queue. Losing an enqueue is safe: the sweeper re-enqueues. */
+const REQUEUE_BATCH = 200;
+
+/**
+ * Puts stored events on the fan-out queue, one job per batch of events stored together.
+ * Losing an enqueue is safe: the worker's sweeper re-enqueues whatever stays unpublished.
+ */
 @Injectable()
 export class FanoutQueue implements OnModuleDestroy {
   private readonly logger = new Logger(FanoutQueue.name);
   readonly queue: Queue<PublishJob>;
   private readonly dedupWindowMs: number;
+  private pending: Array<Pick<StoredEvent, 'id' | 'type'>> = [];
+  private flushScheduled = false;
 
   constructor(config: ConfigService<Settings, true>) {
     this.dedupWindowMs = config.get('DEDUP_WINDOW_MS', { infer: true });
@@ -29,28 +37,39 @@ export class FanoutQueue implements OnModuleDestroy {
   }
 
   /**
-   * The job id is the event id, so an event is queued at most once at a time. Uplinks wait
-   * for the dedup window so that their duplicates' gateways are merged before publishing.
+   * Called right after an ingest is stored; never makes it wait or fail. The events of requests
+   * answered in the same tick go in one job. Uplinks wait for the dedup window so that their
+   * duplicates' gateways are merged before they are published.
    */
-  async enqueue(events: Array<Pick<StoredEvent, 'id' | 'type'>>): Promise<void> {
+  enqueueInBackground(events: Array<Pick<StoredEvent, 'id' | 'type'>>): void {
     if (events.length === 0) return;
-    await this.queue.addBulk(
-      events.map((event) => ({
-        name: 'publish',
-        data: { eventId: event.id },
-        opts: { jobId: event.id, delay: event.type === 'uplink' ? this.dedupWindowMs : 0 },
-      })),
-    );
+    this.pending.push(...events);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      const batch = this.pending;
+      this.pending = [];
+      const uplinks = batch.filter((event) => event.type === 'uplink').map((event) => event.id);
+      const others = batch.filter((event) => event.type !== 'uplink').map((event) => event.id);
+      this.add(uplinks, this.dedupWindowMs).catch((error: Error) => this.deferred(error));
+      this.add(others, 0).catch((error: Error) => this.deferred(error));
+    });
   }
 
   /** Re-queues events whose job was lost; their dedup window is long over. */
   async requeue(eventIds: string[]): Promise<void> {
-    await this.queue.addBulk(eventIds.map((id) => ({ name: 'publish', data: { eventId: id }, opts: { jobId: id } })));
+    for (let i = 0; i < eventIds.length; i += REQUEUE_BATCH) await this.add(eventIds.slice(i, i + REQUEUE_BATCH), 0);
   }
 
-  /** Enqueues without making the caller wait or fail: used right after an ingest is stored. */
-  enqueueInBackground(events: Array<Pick<StoredEvent, 'id' | 'type'>>): void {
-    this.enqueue(events).catch((error: Error) => this.logger.warn(`enqueue deferred to the sweeper: ${error.message}`));
+  /** The job id is the batch's first event id, so a batch re-queued before it ran is queued once. */
+  private async add(eventIds: string[], delay: number): Promise<void> {
+    if (eventIds.length === 0) return;
+    await this.queue.add('publish', { eventIds }, { jobId: eventIds[0], delay });
+  }
+
+  private deferred(error: Error): void {
+    this.logger.warn(`enqueue deferred to the sweeper: ${error.message}`);
   }
 
   async onModuleDestroy(): Promise<void> {

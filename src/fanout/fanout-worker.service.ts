@@ -40,17 +40,25 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     this.worker.on('error', (error) => this.logger.warn(`worker: ${error.message}`));
     this.worker.on('failed', (job, error) => {
       this.metrics.mqttPublishFailures.inc();
-      this.logger.debug(`publish of ${job?.data.eventId} failed: ${error.message}`);
+      this.logger.debug(`publish of ${job?.data.eventIds.length} event(s) failed: ${error.message}`);
     });
     this.sweeper = setInterval(() => void this.sweep(), SWEEP_INTERVAL_MS);
   }
 
+  /**
+   * Publishes a batch to MQTT, all events at once; events whose publication failed stay
+   * unpublished and the job retries.
+   */
   private async publish(job: Job<PublishJob>): Promise<void> {
-    const [event] = await this.store.findUnpublishedByIds([job.data.eventId]);
-    if (!event) return;
-    await this.mqtt.publish(eventTopic(this.config.get('MQTT_TOPIC_PREFIX', { infer: true }), event), this.serialize(event));
-    this.metrics.mqttPublishLatency.observe((Date.now() - Date.parse(event.receivedAt)) / 1000);
-    await this.store.markPublished([event.id]);
+    const events = await this.store.findUnpublishedByIds(job.data.eventIds);
+    if (events.length === 0) return;
+    const prefix = this.config.get('MQTT_TOPIC_PREFIX', { infer: true });
+    const outcomes = await Promise.allSettled(events.map((event) => this.mqtt.publish(eventTopic(prefix, event), this.serialize(event))));
+    const published = events.filter((_, i) => outcomes[i].status === 'fulfilled');
+    for (const event of published) this.metrics.mqttPublishLatency.observe((Date.now() - Date.parse(event.receivedAt)) / 1000);
+    if (published.length) await this.store.markPublished(published.map((event) => event.id));
+    const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failure) throw failure.reason;
   }
 
   private serialize(event: NormalizedEvent): string {

@@ -1,0 +1,93 @@
+import type { Pool } from 'pg';
+
+export interface EventRow {
+  id: string;
+  connectionId: string;
+  deviceId: string;
+  network: string;
+  type: string;
+  externalId: string;
+  dedupKey: string;
+  time: Date;
+  receivedAt: Date;
+  body: string;
+  raw: string;
+}
+
+const MAX_BATCH = 500;
+
+/**
+ * Inserts the events of concurrent requests together: while one INSERT is in flight the next
+ * rows gather, and go in one statement (one round trip, one commit) as soon as it returns.
+ * A lone request is written at once, so batching adds no delay when the bridge is quiet.
+ */
+export class EventBatchWriter {
+  private pending: Array<{ row: EventRow; resolve: (isNew: boolean) => void; reject: (error: unknown) => void }> = [];
+  private flushing = false;
+
+  constructor(private readonly pool: Pool) {}
+
+  /** Resolves once the row is committed: true if it was new, false if its dedup key was taken. */
+  insert(row: EventRow): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ row, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    while (this.pending.length) {
+      const batch = this.pending.splice(0, MAX_BATCH);
+      try {
+        const inserted = await this.insertMany(batch.map((entry) => entry.row));
+        for (const entry of batch) entry.resolve(inserted.has(entry.row.id));
+      } catch (error) {
+        // One row whose device was just deleted must not fail its neighbours: retry them alone.
+        if (batch.length > 1 && isForeignKeyViolation(error)) await this.insertOneByOne(batch);
+        else for (const entry of batch) entry.reject(error);
+      }
+    }
+    this.flushing = false;
+  }
+
+  private async insertOneByOne(batch: typeof this.pending): Promise<void> {
+    for (const entry of batch) {
+      try {
+        entry.resolve((await this.insertMany([entry.row])).has(entry.row.id));
+      } catch (error) {
+        entry.reject(error);
+      }
+    }
+  }
+
+  private async insertMany(rows: EventRow[]): Promise<Set<string>> {
+    const column = <K extends keyof EventRow>(key: K) => rows.map((row) => row[key]);
+    const result = await this.pool.query<{ id: string }>({
+      name: 'insert-events',
+      text: `INSERT INTO events (id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                  $8::timestamptz[], $9::timestamptz[], $10::jsonb[], $11::jsonb[])
+             ON CONFLICT (connection_id, dedup_key) DO NOTHING
+             RETURNING id`,
+      values: [
+        column('id'),
+        column('connectionId'),
+        column('deviceId'),
+        column('network'),
+        column('type'),
+        column('externalId'),
+        column('dedupKey'),
+        column('time'),
+        column('receivedAt'),
+        column('body'),
+        column('raw'),
+      ],
+    });
+    return new Set(result.rows.map((row) => row.id));
+  }
+}
+
+export function isForeignKeyViolation(error: unknown): boolean {
+  return (error as { code?: string })?.code === '23503';
+}
