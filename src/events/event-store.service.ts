@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { uuid7 } from '../common/uuid7';
 import { PrismaService } from '../database/prisma.service';
 import { DeviceDirectory, DeviceRef } from '../devices/device-directory.service';
-import { Event, Prisma } from '../generated/prisma/client';
+import { Event } from '../generated/prisma/client';
 import type { OpenConnection } from '../connections/connections.service';
 import { EventBatchWriter, EventRow, isForeignKeyViolation } from './event-batch-writer';
 import { IncomingEvent, NormalizedEvent } from './normalized-event';
@@ -103,18 +103,30 @@ export class EventStore {
     });
   }
 
+  /** Adds a copy's gateways to the stored event, under a row lock so concurrent copies all count. */
   private async mergeCopy(connectionId: string, event: IncomingEvent): Promise<string> {
-    return this.prisma.$transaction(async (tx) => {
-      const [first] = await tx.$queryRaw<Array<{ id: string; body: EventBody }>>`
-        SELECT id, body FROM events WHERE connection_id = ${connectionId} AND dedup_key = ${event.dedupKey} FOR UPDATE`;
+    const client = await this.prisma.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ id: string; body: EventBody }>({
+        name: 'lock-event-by-key',
+        text: 'SELECT id, body FROM events WHERE connection_id = $1 AND dedup_key = $2 FOR UPDATE',
+        values: [connectionId, event.dedupKey],
+      });
+      const first = rows[0];
       const radio = mergeRadio(first.body.radio, event.radio);
       if (JSON.stringify(radio) !== JSON.stringify(first.body.radio)) {
-        await tx.event.update({ where: { id: first.id }, data: { body: { ...first.body, radio } as unknown as Prisma.InputJsonObject } });
+        await client.query({ name: 'merge-event-radio', text: 'UPDATE events SET body = $2 WHERE id = $1', values: [first.id, JSON.stringify({ ...first.body, radio })] });
       }
+      await client.query('COMMIT');
       return first.id;
-    });
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
   }
-
 }
 
 function toRow(connection: OpenConnection, event: IncomingEvent, device: DeviceRef, receivedAt: Date): EventRow {
