@@ -7,6 +7,7 @@ import { HttpExceptionFilter } from './common/http-exception.filter';
 import { parseSettings } from './config/settings';
 import { ConnectionsModule } from './connections/connections.module';
 import { DatabaseModule } from './database/database.module';
+import { DocsModule } from './docs/docs.module';
 import { DownlinksModule } from './downlinks/downlinks.module';
 import { EventsModule } from './events/events.module';
 import { FanoutModule } from './fanout/fanout.module';
@@ -56,6 +57,7 @@ export class AppModule {
         SigfoxModule,
         TtsModule,
         HealthModule,
+        DocsModule,
       ],
       providers: [
         { provide: APP_GUARD, useClass: ApiKeyGuard },

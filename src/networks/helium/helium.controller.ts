@@ -2,6 +2,7 @@ import { Controller, HttpCode, Param, Post, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { Public } from '../../auth/public.decorator';
 import { parseOrBadRequest } from '../../common/validation';
+import { ApiDoc } from '../../docs/api-doc.decorator';
 import { ConnectionsService } from '../../connections/connections.service';
 import { IngestService } from '../../ingest/ingest.service';
 import { ingestToken } from '../../ingest/ingest-token';
@@ -17,6 +18,7 @@ export class HeliumIngestController {
   ) {}
 
   @Post(':connectionId')
+  @ApiDoc({ summary: 'Helium Console HTTP integration (token: x-bridge-token, Bearer or ?token=)', body: heliumIntegrationSchema })
   @HttpCode(200)
   async receive(@Param('connectionId') connectionId: string, @Req() request: FastifyRequest) {
     const connection = await this.connections.authenticateIngest('helium', connectionId, ingestToken(request));

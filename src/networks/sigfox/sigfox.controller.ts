@@ -2,7 +2,9 @@ import { Controller, Get, Param, ParseEnumPipe, Post, Req, Res } from '@nestjs/c
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public } from '../../auth/public.decorator';
 import { ConnectionsService } from '../../connections/connections.service';
+import { ApiDoc } from '../../docs/api-doc.decorator';
 import { ingestToken } from '../../ingest/ingest-token';
+import { sigfoxDataCallbackSchema } from './sigfox.schema';
 import { SigfoxCallbackKind, SigfoxIngestService } from './sigfox-ingest.service';
 
 const KINDS = { data: 'data', service: 'service', error: 'error' } as const;
@@ -20,11 +22,13 @@ export class SigfoxIngestController {
   ) {}
 
   @Post(':connectionId/:kind')
+  @ApiDoc({ summary: 'Sigfox callback (kind: data, service, error) as JSON or form; the data schema is shown', body: sigfoxDataCallbackSchema })
   post(@Param('connectionId') id: string, @Param('kind', new ParseEnumPipe(KINDS)) kind: SigfoxCallbackKind, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
     return this.handle(id, kind, req, req.body, reply);
   }
 
   @Get(':connectionId/:kind')
+  @ApiDoc({ summary: 'Sigfox callback as a GET query string' })
   get(@Param('connectionId') id: string, @Param('kind', new ParseEnumPipe(KINDS)) kind: SigfoxCallbackKind, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
     // The token may be in the query too: it is a credential, not a Sigfox variable, and is not stored.
     const { token: _token, ...variables } = req.query as Record<string, unknown>;
