@@ -40,8 +40,20 @@ const settingsSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** How long an event waits for its duplicates (multi-buy, Sigfox base stations) before it is published. */
     DEDUP_WINDOW_MS: z.coerce.number().int().min(0).max(60000).default(200),
+    /** Requests per second accepted per connection by each api process (429 beyond; 0: no limit). */
+    INGEST_RATE_LIMIT: z.coerce.number().int().min(0).default(5000),
     /** Ingest bodies above this many bytes are refused with 413. */
     INGEST_BODY_LIMIT: z.coerce.number().int().min(1024).default(256 * 1024),
+    /** A TTS events stream silent this long is torn down and reopened (TTS sends no heartbeats). */
+    TTS_STREAM_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
+    /** Lifetime of the Redis lease that makes one instance the consumer of a TTS stream; renewed every third of it. */
+    TTS_STREAM_LEASE_MS: z.coerce.number().int().min(300).default(10_000),
+    /** Deliver webhooks to private, loopback and link-local addresses (SSRF guard); default: only outside production. */
+    WEBHOOK_ALLOW_PRIVATE: bool.optional(),
+    /** First webhook retry delay; each next one doubles (capped at 1 h), with jitter. */
+    WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).default(30_000),
+    /** A delivery still failing this long after it was created is kept as failed. */
+    WEBHOOK_RETRY_WINDOW_MS: z.coerce.number().int().min(0).default(25 * 3600_000),
   })
   .superRefine((s, ctx) => {
     if (s.API_KEYS.length === 0 && s.NODE_ENV !== 'development') {
@@ -51,7 +63,12 @@ const settingsSchema = z
       ctx.addIssue({ code: 'custom', path: ['SECRETS_KEY'], message: 'is required: 32 bytes as hex or base64 (openssl rand -hex 32)' });
     }
   })
-  .transform((s) => ({ ...s, SECRETS_KEY: s.SECRETS_KEY as Buffer, PUBLIC_URL: s.PUBLIC_URL ?? `http://localhost:${s.PORT}` }));
+  .transform((s) => ({
+    ...s,
+    SECRETS_KEY: s.SECRETS_KEY as Buffer,
+    PUBLIC_URL: s.PUBLIC_URL ?? `http://localhost:${s.PORT}`,
+    WEBHOOK_ALLOW_PRIVATE: s.WEBHOOK_ALLOW_PRIVATE ?? s.NODE_ENV !== 'production',
+  }));
 
 export type Settings = z.infer<typeof settingsSchema>;
 

@@ -10,6 +10,7 @@ import type { Network } from '../events/normalized-event';
 import { Connection, Prisma } from '../generated/prisma/client';
 import { NetworkRegistry } from '../networks/network-registry';
 import { CreateConnectionInput, UpdateConnectionInput } from './connection.schema';
+import { IngestRateLimiter } from './ingest-rate-limiter';
 
 /** A connection with its secrets opened, for the code that talks to the network. */
 export interface OpenConnection {
@@ -35,6 +36,7 @@ export class ConnectionsService {
     private readonly secrets: SecretBox,
     private readonly networks: NetworkRegistry,
     private readonly config: ConfigService<Settings, true>,
+    private readonly rateLimiter: IngestRateLimiter,
   ) {}
 
   /** Lets the TTS stream manager follow connections without a restart. */
@@ -128,6 +130,7 @@ export class ConnectionsService {
     if (!token || !matchesHash(token, connection.ingestTokenHash)) {
       throw new UnauthorizedException('missing or invalid ingest token (x-bridge-token header, Bearer, or ?token=)');
     }
+    this.rateLimiter.take(id);
     return connection;
   }
 
@@ -167,8 +170,14 @@ export class ConnectionsService {
 
   private present(row: Connection) {
     const adapter = this.networks.get(row.network);
-    const stored = this.secrets.open(row.secrets);
-    const masked = Object.fromEntries(adapter.secretSettings.filter((key) => key in stored).map((key) => [key, '***']));
+    // Listing must work even for a row sealed with another SECRETS_KEY: say so instead of failing.
+    let masked: Record<string, string>;
+    try {
+      const stored = this.secrets.open(row.secrets);
+      masked = Object.fromEntries(adapter.secretSettings.filter((key) => key in stored).map((key) => [key, '***']));
+    } catch {
+      masked = Object.fromEntries(adapter.secretSettings.map((key) => [key, '*** (unreadable with this SECRETS_KEY)']));
+    }
     const publicUrl = this.config.get('PUBLIC_URL', { infer: true }).replace(/\/$/, '');
     const ingestUrls = Object.fromEntries(Object.entries(adapter.ingestPaths(row.id)).map(([purpose, path]) => [purpose, publicUrl + path]));
     return {

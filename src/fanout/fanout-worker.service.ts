@@ -8,6 +8,7 @@ import { FANOUT_QUEUE, FanoutQueue, PublishJob } from './fanout-queue.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { MqttPublisher } from './mqtt-publisher.service';
 import { eventTopic } from './topics';
+import { WebhookDispatcher } from './webhooks/webhook-dispatcher.service';
 
 const SWEEP_INTERVAL_MS = 2000;
 /** An unpublished event this much older than its dedup window has lost its job. */
@@ -26,6 +27,7 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly store: EventStore,
     private readonly queue: FanoutQueue,
     private readonly mqtt: MqttPublisher,
+    private readonly webhooks: WebhookDispatcher,
     private readonly metrics: MetricsService,
   ) {}
 
@@ -46,13 +48,14 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * Publishes a batch to MQTT, all events at once; events whose publication failed stay
-   * unpublished and the job retries.
+   * Publishes a batch: webhook deliveries first (idempotent, so a crash re-runs them safely), then
+   * MQTT for all events at once; events whose publication failed stay unpublished and the job retries.
    */
   private async publish(job: Job<PublishJob>): Promise<void> {
     const events = await this.store.findUnpublishedByIds(job.data.eventIds);
     if (events.length === 0) return;
     const prefix = this.config.get('MQTT_TOPIC_PREFIX', { infer: true });
+    for (const event of events) await this.webhooks.dispatch(event);
     const outcomes = await Promise.allSettled(events.map((event) => this.mqtt.publish(eventTopic(prefix, event), this.serialize(event))));
     const published = events.filter((_, i) => outcomes[i].status === 'fulfilled');
     for (const event of published) this.metrics.mqttPublishLatency.observe((Date.now() - Date.parse(event.receivedAt)) / 1000);

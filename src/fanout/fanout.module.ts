@@ -3,10 +3,11 @@ import { EventsModule } from '../events/events.module';
 import { FanoutQueue } from './fanout-queue.service';
 import { FanoutWorker } from './fanout-worker.service';
 import { MqttPublisher } from './mqtt-publisher.service';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Global()
 @Module({
-  imports: [EventsModule],
+  imports: [EventsModule, WebhooksModule],
   providers: [FanoutQueue, FanoutWorker, MqttPublisher],
   exports: [FanoutQueue, MqttPublisher],
 })
