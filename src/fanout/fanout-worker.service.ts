@@ -55,7 +55,7 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     const events = await this.store.findUnpublishedByIds(job.data.eventIds);
     if (events.length === 0) return;
     const prefix = this.config.get('MQTT_TOPIC_PREFIX', { infer: true });
-    for (const event of events) await this.webhooks.dispatch(event);
+    await this.webhooks.dispatch(events);
     const outcomes = await Promise.allSettled(events.map((event) => this.mqtt.publish(eventTopic(prefix, event), this.serialize(event))));
     const published = events.filter((_, i) => outcomes[i].status === 'fulfilled');
     for (const event of published) this.metrics.mqttPublishLatency.observe((Date.now() - Date.parse(event.receivedAt)) / 1000);

@@ -5,37 +5,70 @@ import type { NormalizedEvent } from '../../events/normalized-event';
 import { ALL_EVENTS } from './webhook.schema';
 import { WebhookQueue } from './webhook-queue.service';
 
-/** Turns a published event into one delivery per matching active webhook. */
+type DispatchedEvent = Pick<NormalizedEvent, 'id' | 'type' | 'network' | 'connectionId'>;
+
+interface ActiveWebhook {
+  id: string;
+  events: string[];
+  networks: string[];
+  connectionIds: string[];
+}
+
+/**
+ * How long the list of active webhooks is reused: the publish path reads it for every batch.
+ * A change made through another instance is seen within this time.
+ */
+const ACTIVE_WEBHOOKS_TTL_MS = 2000;
+
+/** Turns published events into one delivery per matching active webhook. */
 @Injectable()
 export class WebhookDispatcher {
+  private active?: { webhooks: ActiveWebhook[]; expires: number };
+
   constructor(
     private readonly prisma: PrismaService,
     private readonly queue: WebhookQueue,
   ) {}
 
+  /** Called by WebhooksService after a change on this instance, which then applies at once. */
+  invalidate(): void {
+    this.active = undefined;
+  }
+
   /**
    * Idempotent: (webhook, event) is unique, so running it again for an event (a publish job
    * retried after a crash) creates and queues nothing twice.
    */
-  async dispatch(event: Pick<NormalizedEvent, 'id' | 'type' | 'network' | 'connectionId'>): Promise<void> {
-    const webhooks = await this.prisma.webhook.findMany({
-      where: {
-        active: true,
-        AND: [
-          { OR: [{ events: { has: event.type } }, { events: { has: ALL_EVENTS } }] },
-          { OR: [{ networks: { isEmpty: true } }, { networks: { has: event.network } }] },
-          { OR: [{ connectionIds: { isEmpty: true } }, { connectionIds: { has: event.connectionId } }] },
-        ],
-      },
-      select: { id: true },
-    });
+  async dispatch(events: DispatchedEvent[]): Promise<void> {
+    const webhooks = await this.activeWebhooks();
     if (webhooks.length === 0) return;
     const now = new Date();
-    const created = await this.prisma.webhookDelivery.createManyAndReturn({
-      data: webhooks.map((webhook) => ({ id: uuid7(now.getTime()), webhookId: webhook.id, eventId: event.id, status: 'pending', nextAttemptAt: now })),
-      skipDuplicates: true,
-      select: { id: true },
-    });
+    const data = events.flatMap((event) =>
+      webhooks
+        .filter((webhook) => matches(webhook, event))
+        .map((webhook) => ({ id: uuid7(now.getTime()), webhookId: webhook.id, eventId: event.id, status: 'pending', nextAttemptAt: now })),
+    );
+    if (data.length === 0) return;
+    const created = await this.prisma.webhookDelivery.createManyAndReturn({ data, skipDuplicates: true, select: { id: true } });
     await this.queue.enqueueOrLeaveToSweeper(created.map((delivery) => ({ id: delivery.id, attempts: 0 })));
   }
+
+  private async activeWebhooks(): Promise<ActiveWebhook[]> {
+    if (this.active && this.active.expires > Date.now()) return this.active.webhooks;
+    const webhooks = await this.prisma.webhook.findMany({
+      where: { active: true },
+      select: { id: true, events: true, networks: true, connectionIds: true },
+    });
+    this.active = { webhooks, expires: Date.now() + ACTIVE_WEBHOOKS_TTL_MS };
+    return webhooks;
+  }
+}
+
+/** Empty `networks` / `connectionIds` mean all; `events` may be ["*"]. */
+function matches(webhook: ActiveWebhook, event: DispatchedEvent): boolean {
+  return (
+    (webhook.events.includes(event.type) || webhook.events.includes(ALL_EVENTS)) &&
+    (webhook.networks.length === 0 || webhook.networks.includes(event.network)) &&
+    (webhook.connectionIds.length === 0 || webhook.connectionIds.includes(event.connectionId))
+  );
 }

@@ -8,6 +8,7 @@ import { PrismaService } from '../../database/prisma.service';
 import { Webhook, WebhookDelivery } from '../../generated/prisma/client';
 import { CreateWebhookInput, DeliveriesQuery, UpdateWebhookInput } from './webhook.schema';
 import { isPrivateLiteralHost } from './webhook-http';
+import { WebhookDispatcher } from './webhook-dispatcher.service';
 import { WebhookQueue } from './webhook-queue.service';
 import { newWebhookSecret } from './webhook-signature';
 
@@ -22,12 +23,14 @@ export class WebhooksService {
     private readonly secrets: SecretBox,
     private readonly queue: WebhookQueue,
     private readonly config: ConfigService<Settings, true>,
+    private readonly dispatcher: WebhookDispatcher,
   ) {}
 
   async create(input: CreateWebhookInput): Promise<WebhookView & { secret: string }> {
     this.checkUrl(input.url);
     const secret = newWebhookSecret();
     const row = await this.prisma.webhook.create({ data: { id: uuid7(), ...input, secret: this.secrets.seal({ secret }) } });
+    this.dispatcher.invalidate();
     return { ...present(row), secret };
   }
 
@@ -49,13 +52,16 @@ export class WebhooksService {
   async update(id: string, input: UpdateWebhookInput): Promise<WebhookView> {
     await this.findRow(id);
     if (input.url) this.checkUrl(input.url);
-    return present(await this.prisma.webhook.update({ where: { id }, data: input }));
+    const row = await this.prisma.webhook.update({ where: { id }, data: input });
+    this.dispatcher.invalidate();
+    return present(row);
   }
 
   /** Its deliveries go with it; jobs still queued for them find nothing and end. */
   async remove(id: string): Promise<void> {
     await this.findRow(id);
     await this.prisma.webhook.delete({ where: { id } });
+    this.dispatcher.invalidate();
   }
 
   /** The old secret stops signing at once. */
