@@ -20,7 +20,6 @@ export async function createApp(env: Record<string, string | undefined> = {}): P
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(env), adapter, { bufferLogs: true });
   app.useLogger(app.get(Logger));
-  app.enableShutdownHooks();
   const fastify = app.getHttpAdapter().getInstance();
   // JSON and urlencoded (Sigfox's default callback encoding) are parsed; anything else is 415.
   fastify.removeContentTypeParser('text/plain');

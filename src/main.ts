@@ -15,6 +15,21 @@ async function main(): Promise<void> {
   }
   const app = await createApp();
   await app.listen({ port, host: '0.0.0.0' });
+
+  // Graceful stop: first stop taking requests (in-flight ones finish), then let queue workers
+  // finish their jobs, close TTS streams and release leases (the modules' destroy hooks).
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    const watchdog = setTimeout(() => process.exit(1), 30_000).unref();
+    await app.getHttpAdapter().getInstance().close();
+    await app.close();
+    clearTimeout(watchdog);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
 }
 
 void main();

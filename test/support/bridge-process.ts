@@ -1,0 +1,55 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+/**
+ * The production build (`dist/main.js`, made by `npm run build`, which `npm test` runs first)
+ * as a separate process: for what only a real process shows — roles, logs, signals, start-up errors.
+ */
+export class BridgeProcess {
+  readonly output: string[] = [];
+  private exit?: Promise<number | null>;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly url: string,
+  ) {
+    child.stdout?.on('data', (chunk: Buffer) => this.output.push(chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => this.output.push(chunk.toString()));
+    this.exit = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  }
+
+  static spawn(env: Record<string, string>): BridgeProcess {
+    const child = spawn(process.execPath, [join(__dirname, '..', '..', 'dist', 'main.js')], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new BridgeProcess(child, `http://127.0.0.1:${env.PORT}`);
+  }
+
+  async ready(path = '/health/ready', timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        if ((await fetch(this.url + path)).ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`process did not become ready; output:\n${this.output.join('')}`);
+  }
+
+  exited(): Promise<number | null> {
+    return this.exit as Promise<number | null>;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null) this.child.kill(signal);
+    return this.exited();
+  }
+}
+
+let nextPort = 40_000 + (process.pid % 10_000);
+export function freePort(): string {
+  return String(nextPort++);
+}
