@@ -3,7 +3,7 @@
  * NestJS 12 ships ES modules only; Node 20 loads them from CommonJS, but Jest's module loader
  * does not (before Node 24.9), so Jest compiles those packages to CommonJS with SWC.
  */
-const esmOnlyPackages = ['@nestjs'];
+const esmOnlyPackages = ['@nestjs', 'content-disposition'];
 
 module.exports = {
   testEnvironment: 'node',

@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
+import { AdminModule } from './admin/queue-dashboard';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { parseSettings } from './config/settings';
@@ -58,6 +59,7 @@ export class AppModule {
         TtsModule,
         HealthModule,
         DocsModule,
+        AdminModule,
       ],
       providers: [
         { provide: APP_GUARD, useClass: ApiKeyGuard },

@@ -1,24 +1,14 @@
-import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
-import { Queue } from 'bullmq';
+import { Injectable } from '@nestjs/common';
 import { Gauge } from 'prom-client';
-import { Settings } from '../config/settings';
 import { PrismaService } from '../database/prisma.service';
 import { MetricsService } from './metrics.service';
-
-/** The bridge's BullMQ queues, whose depth is reported. */
-const QUEUE_NAMES = ['fanout', 'webhooks', 'device-sync', 'downlinks'];
+import { MonitoredQueues } from './monitored-queues';
 
 /** Gauges read at scrape time from Redis and Postgres, so every instance reports the same truth. */
 @Injectable()
-export class StateGauges implements OnModuleDestroy {
-  private readonly queues: Queue[];
-
-  constructor(metrics: MetricsService, prisma: PrismaService, config: ConfigService<Settings, true>) {
-    const connection = { url: config.get('REDIS_URL', { infer: true }), enableOfflineQueue: false, maxRetriesPerRequest: 1 };
-    this.queues = QUEUE_NAMES.map((name) => new Queue(name, { connection, prefix: config.get('REDIS_PREFIX', { infer: true }) }));
-    for (const queue of this.queues) queue.on('error', () => undefined);
-    const queues = this.queues;
+export class StateGauges {
+  constructor(metrics: MetricsService, prisma: PrismaService, monitored: MonitoredQueues) {
+    const queues = monitored.all;
 
     new Gauge({
       name: 'lpwan_queue_jobs',
@@ -68,9 +58,5 @@ export class StateGauges implements OnModuleDestroy {
         for (const row of rows) this.set({ connection: row.connectionId }, row._count._all);
       },
     });
-  }
-
-  async onModuleDestroy(): Promise<void> {
-    await Promise.all(this.queues.map((queue) => queue.close().catch(() => undefined)));
   }
 }

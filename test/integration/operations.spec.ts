@@ -111,3 +111,26 @@ describe('OpenAPI', () => {
     expect(await response.text()).toContain('docs-json');
   });
 });
+
+describe('queue dashboard', () => {
+  let bridge: TestBridge;
+
+  beforeAll(async () => {
+    bridge = await TestBridge.start();
+  });
+
+  afterAll(async () => {
+    await bridge.stop();
+  });
+
+  it('is behind the API key, as Bearer or as the Basic password a browser prompts for', async () => {
+    const anonymous = await fetch(`${bridge.url}/admin/queues`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Basic/);
+    const basic = await fetch(`${bridge.url}/admin/queues`, { headers: { authorization: `Basic ${Buffer.from('ops:test-api-key-0123456789').toString('base64')}` } });
+    expect(basic.status).toBe(200);
+    expect(await basic.text()).toMatch(/<html/i);
+    const queues = await (await fetch(`${bridge.url}/admin/queues/api/queues`, { headers: { authorization: 'Bearer test-api-key-0123456789' } })).json();
+    expect(queues.queues.map((q: { name: string }) => q.name).sort()).toEqual(['device-sync', 'downlinks', 'fanout', 'webhooks']);
+  });
+});
