@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Queue } from 'bullmq';
+import { producerOptions } from '../common/job-queues';
 import { Settings } from '../config/settings';
 import type { StoredEvent } from '../events/event-store.service';
 
@@ -28,9 +29,7 @@ export class FanoutQueue implements OnModuleDestroy {
   constructor(config: ConfigService<Settings, true>) {
     this.dedupWindowMs = config.get('DEDUP_WINDOW_MS', { infer: true });
     this.queue = new Queue<PublishJob>(FANOUT_QUEUE, {
-      // Fail fast while Redis is down instead of buffering in memory: the events are safe in Postgres.
-      connection: { url: config.get('REDIS_URL', { infer: true }), enableOfflineQueue: false, maxRetriesPerRequest: 1 },
-      prefix: config.get('REDIS_PREFIX', { infer: true }),
+      ...producerOptions(config),
       defaultJobOptions: { attempts: 12, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: true, removeOnFail: true },
     });
     this.queue.on('error', (error) => this.logger.debug(`queue: ${error.message}`));

@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Job, Worker } from 'bullmq';
+import { PeriodicTask, workerOptions } from '../common/job-queues';
 import { Settings } from '../config/settings';
 import { EventStore } from '../events/event-store.service';
 import { NormalizedEvent } from '../events/normalized-event';
@@ -19,8 +20,7 @@ const SWEEP_GRACE_MS = 10_000;
 export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(FanoutWorker.name);
   private worker?: Worker<PublishJob>;
-  private sweeper?: NodeJS.Timeout;
-  private sweeping = false;
+  private sweeper?: PeriodicTask;
 
   constructor(
     private readonly config: ConfigService<Settings, true>,
@@ -35,8 +35,7 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     if (this.config.get('BRIDGE_ROLE', { infer: true }) === 'api') return;
     this.mqtt.connection();
     this.worker = new Worker<PublishJob>(FANOUT_QUEUE, (job) => this.publish(job), {
-      connection: { url: this.config.get('REDIS_URL', { infer: true }), maxRetriesPerRequest: null },
-      prefix: this.config.get('REDIS_PREFIX', { infer: true }),
+      ...workerOptions(this.config),
       concurrency: 64,
     });
     this.worker.on('error', (error) => this.logger.warn(`worker: ${error.message}`));
@@ -44,7 +43,7 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
       this.metrics.mqttPublishFailures.inc();
       this.logger.debug(`publish of ${job?.data.eventIds.length} event(s) failed: ${error.message}`);
     });
-    this.sweeper = setInterval(() => void this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweeper = new PeriodicTask('fan-out sweep', SWEEP_INTERVAL_MS, () => this.sweep(), this.logger).start();
   }
 
   /**
@@ -71,23 +70,15 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async sweep(): Promise<void> {
-    if (this.sweeping) return;
-    this.sweeping = true;
-    try {
-      const lost = await this.store.findUnpublished(this.config.get('DEDUP_WINDOW_MS', { infer: true }) + SWEEP_GRACE_MS, 1000);
-      if (lost.length) {
-        await this.queue.requeue(lost.map((e) => e.id));
-        this.logger.log(`re-queued ${lost.length} unpublished event(s)`);
-      }
-    } catch (error) {
-      this.logger.debug(`sweep skipped: ${(error as Error).message}`);
-    } finally {
-      this.sweeping = false;
+    const lost = await this.store.findUnpublished(this.config.get('DEDUP_WINDOW_MS', { infer: true }) + SWEEP_GRACE_MS, 1000);
+    if (lost.length) {
+      await this.queue.requeue(lost.map((e) => e.id));
+      this.logger.log(`re-queued ${lost.length} unpublished event(s)`);
     }
   }
 
   async onModuleDestroy(): Promise<void> {
-    clearInterval(this.sweeper);
+    this.sweeper?.stop();
     // close() lets in-flight jobs finish before the process exits.
     await this.worker?.close().catch(() => undefined);
   }

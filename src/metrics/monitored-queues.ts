@@ -1,6 +1,7 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Queue } from 'bullmq';
+import { producerOptions } from '../common/job-queues';
 import { Settings } from '../config/settings';
 
 /** The bridge's BullMQ queues, by name, for those who watch them (metrics, the dashboard). */
@@ -11,8 +12,7 @@ export class MonitoredQueues implements OnModuleDestroy {
   readonly all: Queue[];
 
   constructor(config: ConfigService<Settings, true>) {
-    const connection = { url: config.get('REDIS_URL', { infer: true }), enableOfflineQueue: false, maxRetriesPerRequest: 1 };
-    this.all = QUEUE_NAMES.map((name) => new Queue(name, { connection, prefix: config.get('REDIS_PREFIX', { infer: true }) }));
+    this.all = QUEUE_NAMES.map((name) => new Queue(name, producerOptions(config)));
     for (const queue of this.all) queue.on('error', () => undefined);
   }
 

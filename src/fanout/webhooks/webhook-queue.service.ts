@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Queue } from 'bullmq';
+import { producerOptions } from '../../common/job-queues';
 import { Settings } from '../../config/settings';
 
 /** Its own queue, so that a slow receiver never holds up MQTT publication. */
@@ -26,9 +27,7 @@ export class WebhookQueue implements OnModuleDestroy {
 
   constructor(config: ConfigService<Settings, true>) {
     this.queue = new Queue<DeliveryJob>(WEBHOOKS_QUEUE, {
-      // Fail fast while Redis is down: the deliveries are safe in Postgres.
-      connection: { url: config.get('REDIS_URL', { infer: true }), enableOfflineQueue: false, maxRetriesPerRequest: 1 },
-      prefix: config.get('REDIS_PREFIX', { infer: true }),
+      ...producerOptions(config),
       // A job fails only when Postgres does (the receiver's failures are recorded, not thrown).
       defaultJobOptions: { attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: true },
     });

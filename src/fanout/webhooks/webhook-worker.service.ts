@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Job, Worker } from 'bullmq';
+import { PeriodicTask, workerOptions } from '../../common/job-queues';
 import { SecretBox } from '../../common/secret-box';
 import { Settings } from '../../config/settings';
 import { PrismaService } from '../../database/prisma.service';
@@ -41,8 +42,7 @@ type Outcome = { statusCode: number; error: string | null } | { statusCode: null
 export class WebhookWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(WebhookWorker.name);
   private worker?: Worker<DeliveryJob>;
-  private sweeper?: NodeJS.Timeout;
-  private sweeping = false;
+  private sweeper?: PeriodicTask;
 
   constructor(
     private readonly config: ConfigService<Settings, true>,
@@ -55,13 +55,12 @@ export class WebhookWorker implements OnApplicationBootstrap, OnModuleDestroy {
   onApplicationBootstrap(): void {
     if (this.config.get('BRIDGE_ROLE', { infer: true }) === 'api') return;
     this.worker = new Worker<DeliveryJob>(WEBHOOKS_QUEUE, (job) => this.deliver(job), {
-      connection: { url: this.config.get('REDIS_URL', { infer: true }), maxRetriesPerRequest: null },
-      prefix: this.config.get('REDIS_PREFIX', { infer: true }),
+      ...workerOptions(this.config),
       concurrency: CONCURRENCY,
     });
     this.worker.on('error', (error) => this.logger.warn(`worker: ${error.message}`));
     this.worker.on('failed', (job, error) => this.logger.debug(`delivery ${job?.data.deliveryId} failed: ${error.message}`));
-    this.sweeper = setInterval(() => void this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweeper = new PeriodicTask('webhook sweep', SWEEP_INTERVAL_MS, () => this.sweep(), this.logger).start();
   }
 
   private async deliver(job: Job<DeliveryJob>): Promise<void> {
@@ -128,28 +127,20 @@ export class WebhookWorker implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async sweep(): Promise<void> {
-    if (this.sweeping) return;
-    this.sweeping = true;
-    try {
-      const lost = await this.prisma.webhookDelivery.findMany({
-        where: { status: 'pending', nextAttemptAt: { lt: new Date(Date.now() - SWEEP_GRACE_MS) }, webhook: { active: true } },
-        select: { id: true, attempts: true },
-        orderBy: { nextAttemptAt: 'asc' },
-        take: SWEEP_BATCH,
-      });
-      if (lost.length) {
-        await this.queue.enqueue(lost);
-        this.logger.log(`re-queued ${lost.length} webhook deliveries`);
-      }
-    } catch (error) {
-      this.logger.debug(`webhook sweep skipped: ${(error as Error).message}`);
-    } finally {
-      this.sweeping = false;
+    const lost = await this.prisma.webhookDelivery.findMany({
+      where: { status: 'pending', nextAttemptAt: { lt: new Date(Date.now() - SWEEP_GRACE_MS) }, webhook: { active: true } },
+      select: { id: true, attempts: true },
+      orderBy: { nextAttemptAt: 'asc' },
+      take: SWEEP_BATCH,
+    });
+    if (lost.length) {
+      await this.queue.enqueue(lost);
+      this.logger.log(`re-queued ${lost.length} webhook deliveries`);
     }
   }
 
   async onModuleDestroy(): Promise<void> {
-    clearInterval(this.sweeper);
+    this.sweeper?.stop();
     // close() lets in-flight deliveries finish (at most the 10 s timeout).
     await this.worker?.close().catch(() => undefined);
   }
