@@ -9,6 +9,7 @@ import { parseSettings } from './config/settings';
 import { ConnectionsModule } from './connections/connections.module';
 import { DatabaseModule } from './database/database.module';
 import { DocsModule } from './docs/docs.module';
+import { DevicesModule } from './devices/devices.module';
 import { DownlinksModule } from './downlinks/downlinks.module';
 import { EventsModule } from './events/events.module';
 import { FanoutModule } from './fanout/fanout.module';
@@ -51,6 +52,7 @@ export class AppModule {
         NetworkRegistryModule,
         ConnectionsModule,
         EventsModule,
+        DevicesModule,
         FanoutModule,
         IngestModule,
         DownlinksModule,

@@ -23,6 +23,13 @@ export async function createApp(env: Record<string, string | undefined> = {}): P
   const fastify = app.getHttpAdapter().getInstance();
   // JSON and urlencoded (Sigfox's default callback encoding) are parsed; anything else is 415.
   fastify.removeContentTypeParser('text/plain');
+  // Postgres cannot store NUL in text or jsonb: refuse it at the edge rather than fail at the store.
+  fastify.addHook('preValidation', async (request, reply) => {
+    const where = [['path', request.params], ['query', request.query], ['body', request.body]].find(([, value]) => containsNul(value));
+    if (where) {
+      await reply.status(400).send({ statusCode: 400, error: 'Bad Request', message: `${where[0]}: NUL characters (\\u0000) are not accepted` });
+    }
+  });
   if (settings.BRIDGE_ROLE === 'worker') {
     fastify.addHook('onRequest', async (request, reply) => {
       if (!WORKER_PATHS.test(request.url)) {
@@ -31,4 +38,13 @@ export async function createApp(env: Record<string, string | undefined> = {}): P
     });
   }
   return app;
+}
+
+function containsNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (value === null || typeof value !== 'object' || depth > 64) return false;
+  for (const key in value) {
+    if (key.includes('\u0000') || containsNul((value as Record<string, unknown>)[key], depth + 1)) return true;
+  }
+  return false;
 }

@@ -1,5 +1,17 @@
 import { Module } from '@nestjs/common';
 import { DeviceDirectory } from './device-directory.service';
+import { DeviceSyncQueue } from './device-sync.queue';
+import { DeviceSyncService } from './device-sync.service';
+import { DeviceSyncWorker } from './device-sync.worker';
+import { DevicesController } from './devices.controller';
+import { DevicesService } from './devices.service';
+import { ReconcileController } from './reconcile.controller';
+import { ReconcileService } from './reconcile.service';
 
-@Module({ providers: [DeviceDirectory], exports: [DeviceDirectory] })
+/** The device registry, its provisioning sync to the networks, and reconcile (SPEC §6). */
+@Module({
+  controllers: [DevicesController, ReconcileController],
+  providers: [DeviceDirectory, DevicesService, DeviceSyncQueue, DeviceSyncService, DeviceSyncWorker, ReconcileService],
+  exports: [DeviceDirectory, DevicesService],
+})
 export class DevicesModule {}

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import type { DownlinkSender } from '../downlinks/downlink-sender';
 import type { Network } from '../events/normalized-event';
+import type { DeviceProvisioner } from './device-provisioner';
 
 /**
  * What a network module tells the rest of the bridge about itself. Everything that knows a
@@ -13,4 +15,8 @@ export interface NetworkAdapter {
   readonly secretSettings: readonly string[];
   /** Ingest endpoints of a connection, relative to PUBLIC_URL, by purpose. */
   ingestPaths(connectionId: string): Record<string, string>;
+  /** How the network takes downlinks (SPEC §7); absent: it takes none. */
+  readonly downlinks?: DownlinkSender;
+  /** How devices are registered in, updated in, removed from and listed from the network (SPEC §6). */
+  readonly provisioner?: DeviceProvisioner;
 }

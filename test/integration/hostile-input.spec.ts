@@ -20,7 +20,7 @@ const nasty = fc.oneof(
   fc.jsonValue({ maxDepth: 3 }),
   fc.string({ maxLength: 64 }),
   fc.string({ minLength: 10_000, maxLength: 60_000 }),
-  fc.constantFrom(-1, 0, 1e308, -1e308, 2 ** 53 + 1, 1.5, 'NaN', 'Infinity', '', ' ', '0x10', '1e999', null, true, [], {}),
+  fc.constantFrom(-1, 0, 1e308, -1e308, 2 ** 53 + 1, 1.5, 'NaN', 'Infinity', '', ' ', '0x10', '1e999', null, true, [], {}, '\u0000', 'a\u0000b', { 'k\u0000': 1 }),
   fc.constantFrom({ __proto__: { polluted: 1 } }, JSON.parse('{"__proto__": {"polluted": 1}}'), { constructor: { prototype: { polluted: 1 } } }),
 );
 
@@ -127,6 +127,12 @@ describe('hostile input', () => {
       JSON.stringify({ ...heliumUplink, hotspots: Array.from({ length: 5000 }, (_, i) => ({ id: `h${i}` })) }),
     ];
     for (const body of cases) expect(await send('POST', target.path, body, headers)).toBeLessThan(500);
+    // Postgres stores no NUL: refused at the edge in paths, queries, JSON and forms.
+    const auth = { authorization: `Bearer ${TEST_API_KEY}` };
+    expect(await send('GET', '/api/events?externalId=%00', undefined, auth)).toBe(400);
+    expect(await send('GET', '/api/connections/a%00b', undefined, auth)).toBe(400);
+    expect(await send('POST', target.path, JSON.stringify({ ...heliumUplink, name: 'a\u0000b' }), headers)).toBe(400);
+    expect(await send('POST', `/ingest/sigfox/${ids.sigfox}/data`, 'device=1A&time=1700000000&data=01%00', { 'content-type': 'application/x-www-form-urlencoded', 'x-bridge-token': tokens.sigfox })).toBe(400);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 

@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import type { NetworkAdapter } from '../network-adapter';
 import { NetworkRegistry } from '../network-registry';
+import { HeliumDownlinkSender } from './helium-downlink.sender';
+import { HeliumProvisioner } from './helium.provisioner';
 
 export const heliumSettingsSchema = z
   .object({
@@ -17,6 +19,8 @@ export class HeliumAdapter implements NetworkAdapter {
   readonly network = 'helium' as const;
   readonly settingsSchema = heliumSettingsSchema;
   readonly secretSettings = ['apiKey'] as const;
+  readonly downlinks = new HeliumDownlinkSender();
+  readonly provisioner = new HeliumProvisioner();
 
   constructor(registry: NetworkRegistry) {
     registry.register(this);

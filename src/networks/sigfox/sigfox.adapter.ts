@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import type { NetworkAdapter } from '../network-adapter';
 import { NetworkRegistry } from '../network-registry';
+import { SigfoxDownlinkSender } from './sigfox-downlink.sender';
+import { SigfoxProvisioner } from './sigfox.provisioner';
 import { PayloadConfigError, parsePayloadConfig } from './payload-config';
 
 /** A payload config is checked when it is set, never at decode time (400 with the error's position). */
@@ -29,6 +31,8 @@ export class SigfoxAdapter implements NetworkAdapter {
   readonly network = 'sigfox' as const;
   readonly settingsSchema = sigfoxSettingsSchema;
   readonly secretSettings = ['password'] as const;
+  readonly downlinks = new SigfoxDownlinkSender();
+  readonly provisioner = new SigfoxProvisioner(payloadConfigSchema);
 
   constructor(registry: NetworkRegistry) {
     registry.register(this);

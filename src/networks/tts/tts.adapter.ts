@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import type { NetworkAdapter } from '../network-adapter';
 import { NetworkRegistry } from '../network-registry';
+import { TtsDownlinkSender } from './tts-downlink.sender';
+import { TtsProvisioner } from './tts.provisioner';
 
 export const ttsSettingsSchema = z
   .object({
@@ -27,6 +29,8 @@ export class TtsAdapter implements NetworkAdapter {
   readonly network = 'tts' as const;
   readonly settingsSchema = ttsSettingsSchema;
   readonly secretSettings = ['apiKey'] as const;
+  readonly downlinks = new TtsDownlinkSender();
+  readonly provisioner = new TtsProvisioner();
 
   constructor(registry: NetworkRegistry) {
     registry.register(this);

@@ -1,0 +1,316 @@
+import { Logger } from '@nestjs/common';
+import { z } from 'zod';
+import { DeviceProvisioner, DeviceRegistration, NetworkDevice, noSettingsPatch, ProvisionedDevice, required } from '../device-provisioner';
+import { NetworkError } from '../http-client';
+import { aesKeySchema, devAddrSchema, euiSchema, joinEuiOf } from '../lorawan';
+import { REGISTRY_NAMES, SetEndDeviceRequest, TtsApiClient, TtsRegistry } from './tts-api.client';
+
+const TTS_ID = /^[a-z0-9](?:[-]?[a-z0-9]){2,35}$/;
+const DEFAULT_LORAWAN_VERSION = 'MAC_V1_0_3';
+const DEFAULT_PHY_VERSION = 'PHY_V1_0_3_REV_A';
+/** Page size of the Identity Server list when reconciling (TTS allows up to 1000). */
+const LIST_PAGE_SIZE = 200;
+/** Removal order: the Identity Server refuses to delete a device the other servers still have. */
+const DELETE_ORDER: TtsRegistry[] = ['as', 'ns', 'js', 'is'];
+/** The EU868 channels the reference's ABP example presets, for devices that start without a join. */
+const EU868_FACTORY_PRESET_FREQUENCIES = ['868100000', '868300000', '868500000', '867100000', '867300000', '867500000', '867700000', '867900000'];
+
+interface TtsConnectionSettings {
+  baseUrl: string;
+  applicationId: string;
+  apiKey?: string;
+  frequencyPlanId?: string;
+  lorawanVersion?: string;
+  lorawanPhyVersion?: string;
+  joinServerAddress?: string;
+  networkServerAddress?: string;
+  applicationServerAddress?: string;
+}
+
+/** OTAA (devEui, joinEui/appEui, appKey) or LoRaWAN 1.0.x ABP (devEui, devAddr, nwkSKey, appSKey). */
+const registrationSchema: z.ZodType<DeviceRegistration> = z
+  .object({
+    deviceId: z.string().regex(TTS_ID, 'must be a TTS device id: 3-36 lower-case letters, digits and single dashes').optional(),
+    devEui: euiSchema,
+    joinEui: euiSchema.optional(),
+    appEui: euiSchema.optional(),
+    appKey: aesKeySchema.optional(),
+    devAddr: devAddrSchema.optional(),
+    nwkSKey: aesKeySchema.optional(),
+    appSKey: aesKeySchema.optional(),
+  })
+  .strict()
+  .transform((input, ctx): DeviceRegistration => {
+    const deviceId = input.deviceId ?? `eui-${input.devEui.toLowerCase()}`;
+    const abp = input.devAddr !== undefined || input.nwkSKey !== undefined || input.appSKey !== undefined;
+    if (abp) {
+      for (const field of ['devAddr', 'nwkSKey', 'appSKey'] as const) {
+        if (!input[field]) ctx.addIssue({ code: 'custom', path: [field], message: 'is required for ABP (devAddr, nwkSKey and appSKey)' });
+      }
+      for (const field of ['appKey', 'joinEui', 'appEui'] as const) {
+        if (input[field]) ctx.addIssue({ code: 'custom', path: [field], message: 'is for OTAA; an ABP device has devAddr, nwkSKey and appSKey' });
+      }
+      return {
+        externalId: input.devEui,
+        devEui: input.devEui,
+        joinEui: null,
+        settings: { deviceId, activation: 'abp', devAddr: input.devAddr },
+        secrets: { nwkSKey: input.nwkSKey ?? '', appSKey: input.appSKey ?? '' },
+      };
+    }
+    if (!input.appKey) ctx.addIssue({ code: 'custom', path: ['appKey'], message: 'is required for OTAA: 32 hex digits (or give devAddr, nwkSKey and appSKey for ABP)' });
+    return {
+      externalId: input.devEui,
+      devEui: input.devEui,
+      joinEui: joinEuiOf(input, ctx),
+      settings: { deviceId, activation: 'otaa' },
+      secrets: { appKey: input.appKey ?? '' },
+    };
+  });
+
+/**
+ * The Things Stack: a device lives in four registries. Registration goes Identity Server, Join
+ * Server (OTAA only), Network Server, Application Server, exactly as reference 003 shows it;
+ * a step that fails removes what the earlier ones made, as `ttn-lw-cli end-devices create` does.
+ */
+export class TtsProvisioner implements DeviceProvisioner {
+  private readonly logger = new Logger('TtsProvisioner');
+  readonly registrationSchema = registrationSchema;
+  readonly settingsPatchSchema = noSettingsPatch;
+
+  missingSettings(settings: Record<string, unknown>): string | null {
+    if (!settings.apiKey) return 'settings.apiKey (an API key with rights on the application\'s devices) is required to provision devices';
+    if (!settings.frequencyPlanId) return 'settings.frequencyPlanId (e.g. EU_863_870_TTN) is required to provision devices';
+    return null;
+  }
+
+  describe(device: { settings: Record<string, unknown> }): Record<string, unknown> {
+    const { deviceId, activation, devAddr } = device.settings;
+    return { deviceId: deviceId ?? null, ...(activation ? { activation } : {}), ...(devAddr ? { devAddr } : {}) };
+  }
+
+  async create(settings: Record<string, unknown>, device: ProvisionedDevice): Promise<{ networkDeviceId: string }> {
+    const connection = this.connection(settings);
+    const client = this.client(connection);
+    const deviceId = this.deviceId(device);
+    const steps = device.settings.activation === 'abp' ? this.abpSteps(connection, device, deviceId) : this.otaaSteps(connection, device, deviceId);
+    const done: TtsRegistry[] = [];
+    for (const [registry, request] of steps) {
+      try {
+        if (registry === 'is') await client.create(request);
+        else await client.set(registry, deviceId, request);
+        done.push(registry);
+      } catch (error) {
+        throw await this.undo(client, deviceId, done, asNetworkError(error).withContext(REGISTRY_NAMES[registry]));
+      }
+    }
+    return { networkDeviceId: deviceId };
+  }
+
+  /** The name is the one thing of the bridge's device the Identity Server keeps that can change. */
+  async update(settings: Record<string, unknown>, device: ProvisionedDevice): Promise<void> {
+    if (!device.networkDeviceId) return;
+    const connection = this.connection(settings);
+    const request = { end_device: { ids: { device_id: device.networkDeviceId }, name: device.name ?? '' }, field_mask: { paths: ['name'] } };
+    try {
+      await this.client(connection).set('is', device.networkDeviceId, request);
+    } catch (error) {
+      throw asNetworkError(error).withContext(REGISTRY_NAMES.is);
+    }
+  }
+
+  async delete(settings: Record<string, unknown>, device: ProvisionedDevice): Promise<void> {
+    // Without a network id the bridge never registered it: a device of that id is someone else's.
+    if (!device.networkDeviceId) return;
+    const client = this.client(this.connection(settings));
+    for (const registry of DELETE_ORDER) {
+      try {
+        await client.delete(registry, device.networkDeviceId);
+      } catch (error) {
+        throw asNetworkError(error).withContext(REGISTRY_NAMES[registry]);
+      }
+    }
+  }
+
+  async list(settings: Record<string, unknown>): Promise<NetworkDevice[]> {
+    const client = this.client(this.connection(settings));
+    const devices: NetworkDevice[] = [];
+    for (let page = 1; ; page++) {
+      const batch = await client.list(page, LIST_PAGE_SIZE, ['name']);
+      for (const d of batch) {
+        // Matched on the DevEUI; a device registered without one cannot be matched.
+        if (!d.ids.dev_eui) continue;
+        devices.push({
+          externalId: d.ids.dev_eui.toUpperCase(),
+          networkDeviceId: d.ids.device_id,
+          name: d.name ?? null,
+          devEui: d.ids.dev_eui.toUpperCase(),
+          joinEui: d.ids.join_eui ? d.ids.join_eui.toUpperCase() : null,
+          active: null,
+          settings: { deviceId: d.ids.device_id },
+          secrets: {},
+        });
+      }
+      if (batch.length < LIST_PAGE_SIZE) return devices;
+    }
+  }
+
+  private otaaSteps(c: Required<TtsConnectionSettings>, device: ProvisionedDevice, deviceId: string): Array<[TtsRegistry, SetEndDeviceRequest]> {
+    const ids = { device_id: deviceId, dev_eui: required(device.devEui, 'devEui'), join_eui: required(device.joinEui, 'joinEui') };
+    return [
+      [
+        'is',
+        {
+          end_device: {
+            ids,
+            ...this.name(device),
+            join_server_address: c.joinServerAddress,
+            network_server_address: c.networkServerAddress,
+            application_server_address: c.applicationServerAddress,
+          },
+          field_mask: {
+            paths: ['join_server_address', 'network_server_address', 'application_server_address', 'ids.dev_eui', 'ids.join_eui', ...this.namePath(device)],
+          },
+        },
+      ],
+      [
+        'js',
+        {
+          end_device: {
+            ids,
+            network_server_address: c.networkServerAddress,
+            application_server_address: c.applicationServerAddress,
+            root_keys: { app_key: { key: required(device.secrets.appKey, 'appKey') } },
+          },
+          field_mask: {
+            paths: ['network_server_address', 'application_server_address', 'ids.device_id', 'ids.dev_eui', 'ids.join_eui', 'root_keys.app_key.key'],
+          },
+        },
+      ],
+      [
+        'ns',
+        {
+          end_device: {
+            supports_join: true,
+            lorawan_version: c.lorawanVersion,
+            ids,
+            lorawan_phy_version: c.lorawanPhyVersion,
+            frequency_plan_id: c.frequencyPlanId,
+          },
+          field_mask: {
+            paths: ['supports_join', 'lorawan_version', 'ids.device_id', 'ids.dev_eui', 'ids.join_eui', 'lorawan_phy_version', 'frequency_plan_id'],
+          },
+        },
+      ],
+      ['as', { end_device: { ids }, field_mask: { paths: ['ids.device_id', 'ids.dev_eui', 'ids.join_eui'] } }],
+    ];
+  }
+
+  private abpSteps(c: Required<TtsConnectionSettings>, device: ProvisionedDevice, deviceId: string): Array<[TtsRegistry, SetEndDeviceRequest]> {
+    if (!c.lorawanVersion.startsWith('MAC_V1_0')) {
+      throw new NetworkError(400, `ABP registration supports LoRaWAN 1.0.x session keys; the connection's lorawanVersion is ${c.lorawanVersion}`);
+    }
+    const ids = { device_id: deviceId, dev_eui: required(device.devEui, 'devEui') };
+    const devAddr = required(device.settings.devAddr, 'devAddr');
+    // The reference's preset channels are EU868's; other plans take the band's defaults.
+    const presets = c.frequencyPlanId.startsWith('EU_863_870');
+    return [
+      [
+        'is',
+        {
+          end_device: { ids, ...this.name(device), network_server_address: c.networkServerAddress, application_server_address: c.applicationServerAddress },
+          field_mask: { paths: ['network_server_address', 'application_server_address', 'ids.dev_eui', ...this.namePath(device)] },
+        },
+      ],
+      [
+        'ns',
+        {
+          end_device: {
+            supports_join: false,
+            lorawan_version: c.lorawanVersion,
+            ids,
+            session: { keys: { f_nwk_s_int_key: { key: required(device.secrets.nwkSKey, 'nwkSKey') } }, dev_addr: devAddr },
+            mac_settings: { resets_f_cnt: true, ...(presets ? { factory_preset_frequencies: EU868_FACTORY_PRESET_FREQUENCIES } : {}) },
+            lorawan_phy_version: c.lorawanPhyVersion,
+            frequency_plan_id: c.frequencyPlanId,
+          },
+          field_mask: {
+            paths: [
+              'supports_join',
+              'lorawan_version',
+              'ids.device_id',
+              'ids.dev_eui',
+              'session.keys.f_nwk_s_int_key.key',
+              'session.dev_addr',
+              'mac_settings.resets_f_cnt',
+              ...(presets ? ['mac_settings.factory_preset_frequencies'] : []),
+              'lorawan_phy_version',
+              'frequency_plan_id',
+            ],
+          },
+        },
+      ],
+      [
+        'as',
+        {
+          end_device: {
+            ids,
+            session: { keys: { app_s_key: { key: required(device.secrets.appSKey, 'appSKey') } }, dev_addr: devAddr },
+            skip_payload_crypto: false,
+          },
+          field_mask: { paths: ['ids.device_id', 'ids.dev_eui', 'session.keys.app_s_key.key', 'session.dev_addr', 'skip_payload_crypto'] },
+        },
+      ],
+    ];
+  }
+
+  /** Removes, newest first, what a failed registration made; the registration's error is what the user sees. */
+  private async undo(client: TtsApiClient, deviceId: string, done: TtsRegistry[], failure: NetworkError): Promise<NetworkError> {
+    for (const registry of [...done].reverse()) {
+      try {
+        await client.delete(registry, deviceId);
+      } catch (error) {
+        this.logger.warn(`could not remove ${deviceId} from the ${REGISTRY_NAMES[registry]} after a failed registration: ${(error as Error).message}`);
+        return new NetworkError(failure.status, `${failure.message} (removing it from the ${REGISTRY_NAMES[registry]} failed too: ${(error as Error).message})`, failure.retryAfterMs);
+      }
+    }
+    return failure;
+  }
+
+  private name(device: ProvisionedDevice): { name?: string } {
+    return device.name ? { name: device.name } : {};
+  }
+
+  private namePath(device: ProvisionedDevice): string[] {
+    return device.name ? ['name'] : [];
+  }
+
+  private deviceId(device: ProvisionedDevice): string {
+    return required(device.settings.deviceId, 'TTS device id');
+  }
+
+  private connection(settings: Record<string, unknown>): Required<TtsConnectionSettings> {
+    const c = settings as unknown as TtsConnectionSettings;
+    const missing = this.missingSettings(settings);
+    if (missing) throw new NetworkError(400, missing);
+    const host = new URL(c.baseUrl).host;
+    return {
+      ...c,
+      apiKey: c.apiKey as string,
+      frequencyPlanId: c.frequencyPlanId as string,
+      lorawanVersion: c.lorawanVersion ?? DEFAULT_LORAWAN_VERSION,
+      lorawanPhyVersion: c.lorawanPhyVersion ?? DEFAULT_PHY_VERSION,
+      joinServerAddress: c.joinServerAddress ?? host,
+      networkServerAddress: c.networkServerAddress ?? host,
+      applicationServerAddress: c.applicationServerAddress ?? host,
+    };
+  }
+
+  private client(c: Required<TtsConnectionSettings>): TtsApiClient {
+    return new TtsApiClient(c.baseUrl, c.apiKey, c.applicationId);
+  }
+}
+
+function asNetworkError(error: unknown): NetworkError {
+  return error instanceof NetworkError ? error : new NetworkError(null, (error as Error).message);
+}
