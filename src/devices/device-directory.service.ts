@@ -22,6 +22,13 @@ interface DeviceRow {
   last_seen_at: Date | null;
 }
 
+/** When an event was received, and whether the device itself sent it (not a downlink report). */
+export interface DeviceSighting {
+  at: Date;
+  fromDevice: boolean;
+  downlinkUrl?: string | null;
+}
+
 const CACHE_TTL_MS = 60_000;
 /** last_seen_at is kept to the minute: writing it on every uplink would double the write load. */
 const LAST_SEEN_RESOLUTION_MS = 60_000;
@@ -37,7 +44,7 @@ export class DeviceDirectory {
 
   constructor(private readonly prisma: PrismaService) {}
 
-  async resolve(connectionId: string, identity: DeviceIdentity, seen: { at: Date; downlinkUrl?: string | null }): Promise<DeviceRef> {
+  async resolve(connectionId: string, identity: DeviceIdentity, seen: DeviceSighting): Promise<DeviceRef> {
     const key = `${connectionId}\u0000${identity.externalId}`;
     let cached = this.cache.get(key);
     if (!cached || cached.expires < Date.now()) {
@@ -48,7 +55,7 @@ export class DeviceDirectory {
                VALUES ($1, $2, $3, $4, $5, $6, 'discovered', $7, $8, now())
                ON CONFLICT (connection_id, external_id) DO UPDATE SET external_id = EXCLUDED.external_id
                RETURNING id, external_id, name, dev_eui, join_eui, downlink_url, last_seen_at`,
-        values: [uuid7(), connectionId, identity.externalId, identity.name ?? null, identity.devEui ?? null, identity.joinEui ?? null, seen.at, seen.downlinkUrl ?? null],
+        values: [uuid7(), connectionId, identity.externalId, identity.name ?? null, identity.devEui ?? null, identity.joinEui ?? null, seen.fromDevice ? seen.at : null, seen.downlinkUrl ?? null],
       });
       const row = rows[0];
       cached = {
@@ -60,13 +67,13 @@ export class DeviceDirectory {
       this.cache.set(key, cached);
     }
     const newDownlinkUrl = seen.downlinkUrl && seen.downlinkUrl !== cached.downlinkUrl ? seen.downlinkUrl : undefined;
-    if (newDownlinkUrl || seen.at.getTime() - cached.lastSeenWrittenAt > LAST_SEEN_RESOLUTION_MS) {
+    if (newDownlinkUrl || (seen.fromDevice && seen.at.getTime() - cached.lastSeenWrittenAt > LAST_SEEN_RESOLUTION_MS)) {
       cached.lastSeenWrittenAt = seen.at.getTime();
       if (newDownlinkUrl) cached.downlinkUrl = newDownlinkUrl;
       await this.prisma.pool.query({
         name: 'device-seen',
-        text: 'UPDATE devices SET last_seen_at = $2, downlink_url = COALESCE($3, downlink_url) WHERE id = $1',
-        values: [cached.ref.id, seen.at, newDownlinkUrl ?? null],
+        text: 'UPDATE devices SET last_seen_at = COALESCE($2, last_seen_at), downlink_url = COALESCE($3, downlink_url) WHERE id = $1',
+        values: [cached.ref.id, seen.fromDevice ? seen.at : null, newDownlinkUrl ?? null],
       });
     }
     return cached.ref;

@@ -55,7 +55,7 @@ export class EventStore {
     const receivedAt = new Date();
     const stored: StoredEvent[] = [];
     for (const event of incoming) {
-      const seen = { at: receivedAt, downlinkUrl: context.downlinkUrl };
+      const seen = { at: receivedAt, downlinkUrl: context.downlinkUrl, fromDevice: !event.type.startsWith('downlink.') };
       let device = await this.devices.resolve(connection.id, event.device, seen);
       let row = toRow(connection, event, device, receivedAt);
       let isNew: boolean;

@@ -12,7 +12,8 @@ export type SigfoxCallbackKind = 'data' | 'service' | 'error';
 /** What the callback is answered with: a BIDIR downlink, or the stored event. */
 export type SigfoxAnswer = { downlinkData: string; device: string } | { eventId: string; duplicate: boolean } | null;
 
-const DEVICE_CONFIG_TTL_MS = 30_000;
+/** A device's payloadConfig changed through the API applies within this time. */
+const DEVICE_CONFIG_TTL_MS = 5_000;
 
 @Injectable()
 export class SigfoxIngestService {
