@@ -1,9 +1,15 @@
 import { Global, Module } from '@nestjs/common';
 import { SecretBox } from '../common/secret-box';
+import { ConnectionInstallController } from './connection-install.controller';
+import { ConnectionInstallService } from './connection-install.service';
 import { ConnectionsController } from './connections.controller';
 import { ConnectionsService } from './connections.service';
 import { IngestRateLimiter } from './ingest-rate-limiter';
 
 @Global()
-@Module({ controllers: [ConnectionsController], providers: [ConnectionsService, SecretBox, IngestRateLimiter], exports: [ConnectionsService, SecretBox] })
+@Module({
+  controllers: [ConnectionsController, ConnectionInstallController],
+  providers: [ConnectionsService, SecretBox, IngestRateLimiter, ConnectionInstallService],
+  exports: [ConnectionsService, SecretBox],
+})
 export class ConnectionsModule {}

@@ -103,9 +103,9 @@ export class ConnectionsService {
     this.changed({ kind: 'deleted', id });
   }
 
-  async rotateToken(id: string) {
+  /** Replaces the ingest token; install passes the one it has just given the network. */
+  async rotateToken(id: string, ingestToken = newIngestToken()) {
     await this.findRow(id);
-    const ingestToken = newIngestToken();
     await this.prisma.connection.update({ where: { id }, data: { ingestTokenHash: sha256Hex(ingestToken) } });
     this.changed({ kind: 'upserted', id });
     return { ingestToken };
@@ -192,6 +192,6 @@ export class ConnectionsService {
   }
 }
 
-function newIngestToken(): string {
+export function newIngestToken(): string {
   return `ing_${randomBytes(24).toString('base64url')}`;
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { DownlinkSender } from '../downlinks/downlink-sender';
 import type { Network } from '../events/normalized-event';
 import type { DeviceProvisioner } from './device-provisioner';
+import type { NetworkInstaller } from './network-installer';
 
 /**
  * What a network module tells the rest of the bridge about itself. Everything that knows a
@@ -19,4 +20,6 @@ export interface NetworkAdapter {
   readonly downlinks?: DownlinkSender;
   /** How devices are registered in, updated in, removed from and listed from the network (SPEC §6). */
   readonly provisioner?: DeviceProvisioner;
+  /** How the network is made to call the bridge (SPEC §2, install); absent: it cannot be. */
+  readonly installer?: NetworkInstaller;
 }

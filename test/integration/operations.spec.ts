@@ -70,6 +70,22 @@ describe('OpenAPI', () => {
     'delete /api/connections/{id}',
     'post /api/connections/{id}/rotate-token',
     'get /api/connections/{id}/status',
+    'post /api/connections/{id}/reconcile',
+    'post /api/connections/{id}/install',
+    'delete /api/connections/{id}/install',
+    'post /api/devices',
+    'get /api/devices',
+    'get /api/devices/{id}',
+    'patch /api/devices/{id}',
+    'delete /api/devices/{id}',
+    'post /api/devices/bulk',
+    'post /api/devices/{id}/sync',
+    'post /api/devices/{id}/downlinks',
+    'get /api/devices/{id}/downlinks',
+    'post /api/webhooks',
+    'get /api/webhooks',
+    'get /api/webhooks/{id}/deliveries',
+    'post /api/webhooks/{id}/deliveries/{deliveryId}/retry',
     'post /ingest/helium/{connectionId}',
     'post /ingest/sigfox/{connectionId}/{kind}',
     'get /ingest/sigfox/{connectionId}/{kind}',
@@ -103,6 +119,24 @@ describe('OpenAPI', () => {
         expect(`${method} ${path} ${response.status} ${body}`).not.toMatch(/Cannot (GET|POST|PATCH|DELETE|PUT)/);
       }
     }
+  });
+
+  it('refuses every management route without the API key, and with a wrong one', async () => {
+    const doc = await (await fetch(`${bridge.url}/docs-json`)).json();
+    let checked = 0;
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, { security?: unknown }>>)) {
+      for (const [method, op] of Object.entries(ops)) {
+        if (!op.security) continue;
+        const url = bridge.url + path.replace(/\{(\w+)\}/g, '00000000-0000-7000-8000-000000000000');
+        for (const headers of [{}, { authorization: 'Bearer wrong-key' }] as Array<Record<string, string>>) {
+          const withBody = method !== 'get' && method !== 'delete';
+          const response = await fetch(url, { method: method.toUpperCase(), headers: withBody ? { ...headers, 'content-type': 'application/json' } : headers, body: withBody ? '{}' : undefined });
+          expect(`${method} ${path} ${response.status}`).toBe(`${method} ${path} 401`);
+        }
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(25);
   });
 
   it('serves a page for people at /docs', async () => {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { NetworkAdapter } from '../network-adapter';
 import { NetworkRegistry } from '../network-registry';
 import { HeliumDownlinkSender } from './helium-downlink.sender';
+import { HeliumInstaller } from './helium.installer';
 import { HeliumProvisioner } from './helium.provisioner';
 
 export const heliumSettingsSchema = z
@@ -21,6 +22,7 @@ export class HeliumAdapter implements NetworkAdapter {
   readonly secretSettings = ['apiKey'] as const;
   readonly downlinks = new HeliumDownlinkSender();
   readonly provisioner = new HeliumProvisioner();
+  readonly installer = new HeliumInstaller();
 
   constructor(registry: NetworkRegistry) {
     registry.register(this);

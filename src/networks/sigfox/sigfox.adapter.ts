@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { NetworkAdapter } from '../network-adapter';
 import { NetworkRegistry } from '../network-registry';
 import { SigfoxDownlinkSender } from './sigfox-downlink.sender';
+import { SigfoxInstaller } from './sigfox.installer';
 import { SigfoxProvisioner } from './sigfox.provisioner';
 import { PayloadConfigError, parsePayloadConfig } from './payload-config';
 
@@ -33,6 +34,7 @@ export class SigfoxAdapter implements NetworkAdapter {
   readonly secretSettings = ['password'] as const;
   readonly downlinks = new SigfoxDownlinkSender();
   readonly provisioner = new SigfoxProvisioner(payloadConfigSchema);
+  readonly installer = new SigfoxInstaller();
 
   constructor(registry: NetworkRegistry) {
     registry.register(this);

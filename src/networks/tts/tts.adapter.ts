@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { NetworkAdapter } from '../network-adapter';
 import { NetworkRegistry } from '../network-registry';
 import { TtsDownlinkSender } from './tts-downlink.sender';
+import { TtsInstaller } from './tts.installer';
 import { TtsProvisioner } from './tts.provisioner';
 
 export const ttsSettingsSchema = z
@@ -31,6 +32,7 @@ export class TtsAdapter implements NetworkAdapter {
   readonly secretSettings = ['apiKey'] as const;
   readonly downlinks = new TtsDownlinkSender();
   readonly provisioner = new TtsProvisioner();
+  readonly installer = new TtsInstaller();
 
   constructor(registry: NetworkRegistry) {
     registry.register(this);
