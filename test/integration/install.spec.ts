@@ -5,34 +5,10 @@ import { FakeTts, TTS_API_KEY } from '../fakes/fake-tts';
 import { SIGFOX_CALLBACK_TEMPLATES } from '../../src/networks/sigfox/sigfox-callback-templates';
 import { TestBridge } from '../support/bridge';
 import { Json, randomEui } from '../support/networks';
+import { fillSigfoxTemplate } from '../support/sigfox-callback-values';
 
 /** What the networks are told to call; the test swaps it for the bridge's real address. */
 const PUBLIC_URL = 'https://bridge.example.test/lpwan';
-
-/** What Sigfox puts in place of each {variable} of the callback templates. */
-const SIGFOX_VALUES: Record<string, string> = {
-  device: '1A2B3C',
-  time: '1700001000',
-  data: '0102030405060708',
-  seqNumber: '12',
-  ack: 'false',
-  duplicate: 'false',
-  station: '37F1',
-  rssi: '-120.00',
-  snr: '8.00',
-  avgSnr: 'N/A',
-  lat: '43',
-  lng: '6',
-  deviceTypeId: SIGFOX_DEVICE_TYPE_ID,
-  linkQuality: 'GOOD',
-  temp: '21.50',
-  batt: '3.20',
-  downlinkAck: 'false',
-  infoCode: '1',
-  infoMessage: 'No answer from the device',
-  info: 'No message received',
-  severity: 'ERROR',
-};
 
 describe('POST/DELETE /api/connections/{id}/install', () => {
   const helium = new FakeHelium();
@@ -234,7 +210,7 @@ describe('POST/DELETE /api/connections/{id}/install', () => {
 
     it('each callback as Sigfox holds it reaches the bridge', async () => {
       for (const callback of bridgeCallbacks()) {
-        const body = callback.bodyTemplate!.replace(/\{(\w+)\}/g, (_, name: string) => SIGFOX_VALUES[name]);
+        const body = fillSigfoxTemplate(callback.bodyTemplate!);
         const response = await callBridge(callback.url!, callback.headers!, body);
         expect([callback.url, response.status]).toEqual([callback.url, 200]);
       }

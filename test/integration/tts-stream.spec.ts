@@ -3,7 +3,7 @@ import { TTS_STREAM_EVENT_NAMES } from '../../src/networks/tts/tts.mapper';
 import { deviceEvent, FakeTts, TTS_API_KEY, uplinkEvent } from '../fakes/fake-tts';
 import { parseTimestampMs } from '../fakes/util';
 import { TestBridge } from '../support/bridge';
-import { MqttCollector, sleep } from '../support/mqtt-collector';
+import { eventually, MqttCollector, sleep } from '../support/mqtt-collector';
 
 /*
  * Every bridge consumes the streams of all TTS connections in its database, and test files share
@@ -26,16 +26,6 @@ interface StoredEvent {
 interface ConnectionStatus {
   stream: { state: string; error: string | null; position: string | null };
   lastEventAt: string | null;
-}
-
-async function eventually<T>(what: string, probe: () => Promise<T> | T, accept: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (accept(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
-    await sleep(50);
-  }
 }
 
 describe('TTS events stream', () => {

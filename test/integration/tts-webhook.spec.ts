@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { applicationUp, deviceEvent, FakeTts, TTS_API_KEY, uplinkEvent } from '../fakes/fake-tts';
 import { parseTimestampMs } from '../fakes/util';
 import { TestBridge } from '../support/bridge';
-import { MqttCollector, sleep } from '../support/mqtt-collector';
+import { eventually, MqttCollector, sleep } from '../support/mqtt-collector';
 
 /* This file's own SECRETS_KEY keeps other test files' bridges off its streams (see tts-stream.spec.ts). */
 const SETTINGS = { SECRETS_KEY: randomBytes(32).toString('hex'), TTS_STREAM_LEASE_MS: '1000' };
@@ -12,16 +12,6 @@ interface StoredEvent {
   type: string;
   uplink: { fcnt: number } | null;
   radio: { gateways: Array<{ id: string }> } | null;
-}
-
-async function eventually<T>(what: string, probe: () => Promise<T> | T, accept: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (accept(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
-    await sleep(50);
-  }
 }
 
 describe('TTS webhook', () => {
