@@ -18,6 +18,18 @@ export interface StoredEvent {
   type: NormalizedEvent['type'];
 }
 
+export interface EventFilter {
+  type?: string;
+  network?: string;
+  connectionId?: string;
+  externalId?: string;
+  deviceId?: string;
+  /** An event id: only older events. */
+  before?: string;
+  from?: Date;
+  to?: Date;
+}
+
 /** Device-specific side data an ingest brings along (Helium's downlink URL). */
 export interface IngestContext {
   downlinkUrl?: string | null;
@@ -82,6 +94,35 @@ export class EventStore {
              WHERE id = ANY($1::uuid[]) AND published_at IS NULL`,
       values: [ids],
     });
+    return result.rows.map(fromRawRow);
+  }
+
+  /**
+   * History, newest first. Plain pg: a page of 100 events with their raw bodies took Prisma
+   * ~40 ms to map, the query itself well under 1 ms on its (device_id, id) index.
+   */
+  async findPage(filter: EventFilter, limit: number): Promise<NormalizedEvent[]> {
+    const conditions: string[] = [];
+    const values: unknown[] = [];
+    const where = (sql: string, value: unknown) => {
+      if (value === undefined) return;
+      values.push(value);
+      conditions.push(sql.replace('?', `$${values.length}`));
+    };
+    where('type = ?', filter.type);
+    where('network = ?', filter.network);
+    where('connection_id = ?', filter.connectionId);
+    where('external_id = ?', filter.externalId);
+    where('device_id = ?::uuid', filter.deviceId);
+    where('id < ?::uuid', filter.before);
+    where('time >= ?', filter.from);
+    where('time < ?', filter.to);
+    values.push(limit);
+    const result = await this.prisma.pool.query<RawEventRow>(
+      `SELECT id, connection_id, network, type, time, received_at, body, raw FROM events
+       ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${values.length}`,
+      values,
+    );
     return result.rows.map(fromRawRow);
   }
 

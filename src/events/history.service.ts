@@ -2,8 +2,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { z } from 'zod';
 import { Page, pageQuerySchema } from '../common/pagination';
 import { PrismaService } from '../database/prisma.service';
-import { Prisma } from '../generated/prisma/client';
-import { toNormalizedEvent } from './event-store.service';
+import { EventStore } from './event-store.service';
 import { EVENT_TYPES, NETWORKS, NormalizedEvent } from './normalized-event';
 
 export const historyQuerySchema = pageQuerySchema.extend({
@@ -25,22 +24,28 @@ export type HistoryQuery = z.infer<typeof historyQuerySchema>;
 
 @Injectable()
 export class HistoryService {
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly store: EventStore,
+  ) {}
 
   /** Newest first; ids are UUIDv7, so id order is arrival order and a stable cursor. */
   async list(query: HistoryQuery): Promise<Page<NormalizedEvent>> {
-    const where: Prisma.EventWhereInput = {
-      type: query.type,
-      network: query.network,
-      connectionId: query.connectionId,
-      externalId: query.externalId,
-      deviceId: query.deviceId,
-      id: query.cursor ? { lt: query.cursor } : undefined,
-      time: query.from || query.to ? { gte: query.from ? new Date(query.from) : undefined, lt: query.to ? new Date(query.to) : undefined } : undefined,
-    };
-    const rows = await this.prisma.event.findMany({ where, orderBy: { id: 'desc' }, take: query.limit + 1 });
+    const rows = await this.store.findPage(
+      {
+        type: query.type,
+        network: query.network,
+        connectionId: query.connectionId,
+        externalId: query.externalId,
+        deviceId: query.deviceId,
+        before: query.cursor,
+        from: query.from ? new Date(query.from) : undefined,
+        to: query.to ? new Date(query.to) : undefined,
+      },
+      query.limit + 1,
+    );
     const page = rows.slice(0, query.limit);
-    return { data: page.map(toNormalizedEvent), nextCursor: rows.length > query.limit ? page[page.length - 1].id : null };
+    return { data: page, nextCursor: rows.length > query.limit ? page[page.length - 1].id : null };
   }
 
   async listForDevice(deviceId: string, query: HistoryQuery): Promise<Page<NormalizedEvent>> {
