@@ -317,25 +317,31 @@ async function latencyPhase(tokens, rate, seconds) {
   };
 }
 
-/** Fills the events table to `rows` for one device, then times its history query. */
+/**
+ * Fills the events table to `rows` events spread over 1,000 devices (as a fleet's history is),
+ * then times one device's history query.
+ */
 async function historyPhase(rows) {
   const db = new Client({ connectionString: DATABASE_URL });
   await db.connect();
-  const { rows: devices } = await db.query(`SELECT id, connection_id, external_id FROM devices WHERE connection_id = 'bench-helium' LIMIT 1`);
-  const device = devices[0];
+  const { rows: devices } = await db.query(`SELECT id, connection_id, external_id FROM devices WHERE connection_id = 'bench-helium' ORDER BY id LIMIT 1000`);
   const { rows: count } = await db.query('SELECT count(*)::int AS n FROM events');
   const missing = Math.max(0, rows - count[0].n);
   const started = Date.now();
-  // uuid v7 shaped ids in time order, like the bridge's, so the index sees realistic keys.
+  // uuid v7 shaped ids in time order, like the bridge's, so the indexes see realistic keys.
   await db.query(
     `INSERT INTO events (id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw, published_at)
      SELECT (lpad(to_hex((extract(epoch from t) * 1000)::bigint), 12, '0') || '7000' || '8000' || lpad(to_hex(g), 12, '0'))::uuid,
-            $1, $2, 'helium', 'uplink', $3, 'bench-fill:' || g, t, t, b.body, '{}'::jsonb, t
-     FROM generate_series(1, $4::int) g, LATERAL (SELECT now() - interval '30 days' + g * interval '1 second' AS t) tt,
-          (SELECT body FROM events WHERE type = 'uplink' LIMIT 1) b`,
-    [device.connection_id, device.id, device.external_id, missing],
+            d.connection_id, d.id, 'helium', 'uplink', d.external_id, 'bench-fill:' || g, t, t, b.body, b.raw, t
+     FROM generate_series(1, $1::int) g
+     CROSS JOIN LATERAL (SELECT now() - interval '30 days' + g * interval '1 second' AS t) tt
+     JOIN (SELECT row_number() OVER () - 1 AS n, id, connection_id, external_id FROM unnest($2::uuid[], $3::text[], $4::text[]) AS u(id, connection_id, external_id)) d
+       ON d.n = g % $5
+     CROSS JOIN (SELECT body, raw FROM events WHERE type = 'uplink' AND network = 'helium' LIMIT 1) b`,
+    [missing, devices.map((d) => d.id), devices.map((d) => d.connection_id), devices.map((d) => d.external_id), devices.length],
   );
   await db.query('ANALYZE events');
+  const device = devices[0];
   const fillSeconds = (Date.now() - started) / 1000;
   await db.end();
   const times = [];
