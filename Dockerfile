@@ -3,7 +3,8 @@
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# The lock file lacks other platforms' optional packages (see .ci/run), which npm ci refuses.
+RUN npm install --no-audit --no-fund
 COPY prisma ./prisma
 COPY prisma.config.ts tsconfig.json nest-cli.json .swcrc ./
 COPY scripts ./scripts
