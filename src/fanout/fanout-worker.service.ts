@@ -59,6 +59,7 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     const published = events.filter((_, i) => outcomes[i].status === 'fulfilled');
     for (const event of published) this.metrics.mqttPublishLatency.observe((Date.now() - Date.parse(event.receivedAt)) / 1000);
     if (published.length) await this.store.markPublished(published.map((event) => event.id));
+    for (const event of published) this.logger.debug(`published event ${event.id} on MQTT`);
     const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     if (failure) throw failure.reason;
   }

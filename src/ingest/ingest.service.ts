@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { OpenConnection } from '../connections/connections.service';
 import { EventStore, IngestContext, StoredEvent } from '../events/event-store.service';
 import { IncomingEvent } from '../events/normalized-event';
@@ -18,6 +18,7 @@ export type IngestInterceptor = (connection: OpenConnection, events: IncomingEve
  */
 @Injectable()
 export class IngestService {
+  private readonly logger = new Logger(IngestService.name);
   private readonly interceptors: IngestInterceptor[] = [];
 
   constructor(
@@ -36,6 +37,8 @@ export class IngestService {
     const stored = await this.store.store(connection, events, context);
     this.fanout.enqueueInBackground(stored.filter((event) => event.isNew));
     for (const event of stored) {
+      // Debug level: with the request id that pino adds, this ties a request to its event ids.
+      this.logger.debug(`${event.isNew ? 'stored' : 'merged into'} event ${event.id} (${event.type}) of device ${event.deviceId}`);
       if (event.isNew) this.metrics.eventsIngested.inc({ network: connection.network, type: event.type });
       else this.metrics.duplicatesMerged.inc({ network: connection.network });
     }
