@@ -110,3 +110,14 @@ describe('parseStreamMessage', () => {
     expect(result.kind === 'invalid' && result.reason.length).toBeLessThan(140);
   });
 });
+
+describe('StreamLineSplitter with an endless line', () => {
+  it('drops a line longer than the limit instead of buffering it, then goes on', () => {
+    const splitter = new StreamLineSplitter();
+    const piece = 'x'.repeat(1024 * 1024);
+    const out: string[] = [];
+    for (let i = 0; i < 6; i++) out.push(...splitter.push(piece));
+    out.push(...splitter.push('yyy\n{"result":{"name":"ok"}}\n'));
+    expect(out).toEqual(['{}', '{"result":{"name":"ok"}}']);
+  });
+});

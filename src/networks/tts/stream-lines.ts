@@ -4,15 +4,37 @@
  * The splitter accepts both, and SSE `data:` framing too in case a proxy adds it.
  */
 
+/** A line longer than this is no TTS event (they are a few KiB): it is dropped, not buffered forever. */
+export const MAX_LINE_CHARS = 4 * 1024 * 1024;
+
 /** Splits the stream's text, chunk by chunk, into the JSON text of each message. */
 export class StreamLineSplitter {
   private partial = '';
+  /** True while the rest of an over-long line is being skipped. */
+  private skipping = false;
 
-  /** The messages completed by `chunk`; a line cut at the chunk's end waits for the next one. */
+  /**
+   * The messages completed by `chunk`; a line cut at the chunk's end waits for the next one.
+   * An over-long line comes out as an empty object text, so the caller logs it as malformed.
+   */
   push(chunk: string): string[] {
     const lines = (this.partial + chunk).split('\n');
     this.partial = lines.pop() ?? '';
-    return lines.map(messageText).filter((text): text is string => text !== null);
+    const texts: string[] = [];
+    for (const line of lines) {
+      if (this.skipping) {
+        this.skipping = false;
+        continue;
+      }
+      const text = messageText(line);
+      if (text !== null) texts.push(text);
+    }
+    if (this.partial.length > MAX_LINE_CHARS) {
+      this.partial = '';
+      if (!this.skipping) texts.push('{}');
+      this.skipping = true;
+    }
+    return texts;
   }
 
   /** At the end of the body: the last message, if it had no newline after it. */
