@@ -49,7 +49,9 @@ export class BridgeProcess {
   }
 }
 
-let nextPort = 40_000 + (process.pid % 10_000);
+// Below Linux's ephemeral range (32768–60999): a port there can be taken by any outgoing
+// connection between choosing it and the child listening on it.
+let nextPort = 20_000 + (process.pid % 10_000);
 export function freePort(): string {
   return String(nextPort++);
 }
