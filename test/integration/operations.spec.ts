@@ -139,10 +139,20 @@ describe('OpenAPI', () => {
     expect(checked).toBeGreaterThanOrEqual(25);
   });
 
-  it('serves a page for people at /docs', async () => {
+  it('serves a page for people at /docs, with Swagger UI from the bridge itself (no CDN)', async () => {
     const response = await fetch(`${bridge.url}/docs`);
     expect(response.headers.get('content-type')).toMatch(/text\/html/);
-    expect(await response.text()).toContain('docs-json');
+    const page = await response.text();
+    expect(page).toContain('docs-json');
+    expect(page).not.toMatch(/https?:\/\//);
+    const assets = [...page.matchAll(/(?:href|src)="(docs\/[^"]+)"/g)].map((match) => match[1]);
+    expect(assets).toEqual(['docs/swagger-ui.css', 'docs/swagger-ui-bundle.js']);
+    for (const asset of assets) {
+      const file = await fetch(`${bridge.url}/${asset}`);
+      expect(file.status).toBe(200);
+      expect((await file.arrayBuffer()).byteLength).toBeGreaterThan(10_000);
+    }
+    expect((await fetch(`${bridge.url}/docs/..%2Fpackage.json`)).status).toBe(404);
   });
 });
 
