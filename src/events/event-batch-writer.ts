@@ -10,8 +10,8 @@ export interface EventRow {
   dedupKey: string;
   time: Date;
   receivedAt: Date;
-  body: string;
-  raw: string;
+  body: object;
+  raw: unknown;
 }
 
 const MAX_BATCH = 500;
@@ -61,31 +61,39 @@ export class EventBatchWriter {
     }
   }
 
+  /**
+   * The batch goes as one JSON document: pg would otherwise escape every JSON body into an array
+   * literal, and Postgres parse it twice (the array, then each element).
+   */
   private async insertMany(rows: EventRow[]): Promise<Set<string>> {
-    const column = <K extends keyof EventRow>(key: K) => rows.map((row) => row[key]);
     const result = await this.pool.query<{ id: string }>({
       name: 'insert-events',
       text: `INSERT INTO events (id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw)
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
-                                  $8::timestamptz[], $9::timestamptz[], $10::jsonb[], $11::jsonb[])
+             SELECT id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw
+             FROM jsonb_to_recordset($1::jsonb) AS batch(id uuid, connection_id text, device_id uuid, network text, type text,
+                  external_id text, dedup_key text, time timestamptz, received_at timestamptz, body jsonb, raw jsonb)
              ON CONFLICT (connection_id, dedup_key) DO NOTHING
              RETURNING id`,
-      values: [
-        column('id'),
-        column('connectionId'),
-        column('deviceId'),
-        column('network'),
-        column('type'),
-        column('externalId'),
-        column('dedupKey'),
-        column('time'),
-        column('receivedAt'),
-        column('body'),
-        column('raw'),
-      ],
+      values: [JSON.stringify(rows.map(toRecord))],
     });
     return new Set(result.rows.map((row) => row.id));
   }
+}
+
+function toRecord(row: EventRow) {
+  return {
+    id: row.id,
+    connection_id: row.connectionId,
+    device_id: row.deviceId,
+    network: row.network,
+    type: row.type,
+    external_id: row.externalId,
+    dedup_key: row.dedupKey,
+    time: row.time,
+    received_at: row.receivedAt,
+    body: row.body,
+    raw: row.raw,
+  };
 }
 
 export function isForeignKeyViolation(error: unknown): boolean {

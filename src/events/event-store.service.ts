@@ -86,11 +86,15 @@ export class EventStore {
     return stored;
   }
 
-  /** The events among `ids` not yet published to MQTT (a job may run again after a crash). */
-  async findUnpublishedByIds(ids: string[]): Promise<NormalizedEvent[]> {
+  /**
+   * The events among `ids` not yet published to MQTT (a job may run again after a crash).
+   * Without `withRaw` their `raw` is null: reading and parsing the network's body again was a
+   * good part of the fan-out's cost, and MQTT and webhooks leave it out by default.
+   */
+  async findUnpublishedByIds(ids: string[], withRaw: boolean): Promise<NormalizedEvent[]> {
     const result = await this.prisma.pool.query<RawEventRow>({
-      name: 'find-unpublished-events',
-      text: `SELECT id, connection_id, network, type, time, received_at, body, raw FROM events
+      name: withRaw ? 'find-unpublished-events' : 'find-unpublished-events-without-raw',
+      text: `SELECT id, connection_id, network, type, time, received_at, body, ${withRaw ? 'raw' : 'NULL AS raw'} FROM events
              WHERE id = ANY($1::uuid[]) AND published_at IS NULL`,
       values: [ids],
     });
@@ -189,8 +193,8 @@ function toRow(connection: OpenConnection, event: IncomingEvent, device: DeviceR
     dedupKey: event.dedupKey,
     time: new Date(event.time),
     receivedAt,
-    body: JSON.stringify(body),
-    raw: JSON.stringify(event.raw ?? {}),
+    body,
+    raw: event.raw ?? {},
   };
 }
 

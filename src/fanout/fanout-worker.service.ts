@@ -51,7 +51,7 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
    * MQTT for all events at once; events whose publication failed stay unpublished and the job retries.
    */
   private async publish(job: Job<PublishJob>): Promise<void> {
-    const events = await this.store.findUnpublishedByIds(job.data.eventIds);
+    const events = await this.store.findUnpublishedByIds(job.data.eventIds, this.config.get('MQTT_INCLUDE_RAW', { infer: true }));
     if (events.length === 0) return;
     const prefix = this.config.get('MQTT_TOPIC_PREFIX', { infer: true });
     await this.webhooks.dispatch(events);

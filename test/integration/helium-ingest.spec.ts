@@ -134,3 +134,21 @@ describe('Helium uplinks → Postgres → MQTT', () => {
     });
   });
 });
+
+describe('MQTT_INCLUDE_RAW=true', () => {
+  it('publishes the network body as raw (by default MQTT copies leave it out, see above)', async () => {
+    const withRaw = await TestBridge.start({ MQTT_INCLUDE_RAW: 'true' });
+    const mqtt = await MqttCollector.subscribe(`${withRaw.topicPrefix}/#`);
+    try {
+      const connectionId = `helium-raw-${randomBytes(3).toString('hex')}`;
+      const { ingestToken } = await withRaw.createConnection({ id: connectionId, network: 'helium' });
+      expect((await withRaw.post(`/ingest/helium/${connectionId}`, heliumUplink, { 'x-bridge-token': ingestToken })).status).toBe(200);
+      const topic = `${withRaw.topicPrefix}/helium/008000000401261D/event/up`;
+      await mqtt.waitFor(() => mqtt.on(topic).length === 1);
+      expect(mqtt.on(topic)[0].payload.raw).toEqual(heliumUplink);
+    } finally {
+      await mqtt.close();
+      await withRaw.stop();
+    }
+  });
+});
