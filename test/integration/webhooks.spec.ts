@@ -96,7 +96,8 @@ function expectValidSignature(secret: string, request: ReceivedRequest): void {
   const timestamp = request.headers['webhook-timestamp'] as string;
   const key = Buffer.from(secret.split('_')[1], 'base64');
   const expected = createHmac('sha256', key).update(`${id}.${timestamp}.${request.body}`).digest('base64');
-  expect(request.headers['webhook-signature']).toBe(`v1,${expected}`);
+  // Standard Webhooks: space-separated signatures, valid if any one matches.
+  expect((request.headers['webhook-signature'] as string).split(' ')).toContain(`v1,${expected}`);
 }
 
 const RETRY_BASE_MS = 200;
@@ -269,6 +270,37 @@ describe('Signed webhooks', () => {
     expect(delivery).toMatchObject({ webhookId: webhook.id, status: 'succeeded', attempts: 1, lastStatusCode: 200, lastError: null, nextAttemptAt: null });
     expect(delivery.deliveredAt).toEqual(expect.any(String));
     expect(receiver.forEvent(event.id)).toHaveLength(1);
+  });
+
+  it('signs with the old secret too for the overlap a rotation asks (a day by default), so receivers can switch', async () => {
+    const webhook = await createWebhook({ url: `${receiver.url}/rotating`, events: ['uplink'], connectionIds: [connectionId] });
+    const rotate = async (body?: unknown) => {
+      const response = await bridge.api('POST', `/api/webhooks/${webhook.id}/rotate-secret`, body);
+      expect(response.status).toBe(200);
+      return (await response.json()) as { secret: string; previousSecretSignsUntil: string | null };
+    };
+    const deliveryOf = async () => {
+      const event = await ingestUplink();
+      return (await waitUntil(() => receiver.forEvent(event.id, '/rotating')[0], 'the delivery')) as ReceivedRequest;
+    };
+
+    const first = await rotate();
+    expect(Date.parse(first.previousSecretSignsUntil!) - Date.now()).toBeGreaterThan(86_400_000 - 60_000);
+    const during = await deliveryOf();
+    expect((during.headers['webhook-signature'] as string).split(' ')).toHaveLength(2);
+    expectValidSignature(webhook.secret, during);
+    expectValidSignature(first.secret, during);
+
+    const second = await rotate({ overlapSeconds: 0 });
+    expect(second.previousSecretSignsUntil).toBeNull();
+    const after = await deliveryOf();
+    expect(after.headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]+={0,2}$/);
+    expectValidSignature(second.secret, after);
+
+    const refused = await bridge.api('POST', `/api/webhooks/${webhook.id}/rotate-secret`, { overlapSeconds: -1 });
+    expect(refused.status).toBe(400);
+    expect((await refused.json()).message).toMatch(/overlapSeconds/);
+    await bridge.api('DELETE', `/api/webhooks/${webhook.id}`);
   });
 
   it('includes raw only for a webhook with includeRaw', async () => {

@@ -1,15 +1,29 @@
 import { isPrivateAddress, isPrivateLiteralHost } from '../../src/fanout/webhooks/webhook-http';
-import { newWebhookSecret, signatureHeaders } from '../../src/fanout/webhooks/webhook-signature';
+import { newWebhookSecret, signatureHeaders, signingSecrets } from '../../src/fanout/webhooks/webhook-signature';
 import { retryDelayMs } from '../../src/fanout/webhooks/webhook-worker.service';
 
 describe('webhook signing', () => {
   it('reproduces the Standard Webhooks specification test vector', () => {
-    const headers = signatureHeaders('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'msg_p5jXN8AQM9LWM0D4loKWxJek', '{"test": 2432232314}', new Date(1614265330_000));
+    const headers = signatureHeaders(['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'], 'msg_p5jXN8AQM9LWM0D4loKWxJek', '{"test": 2432232314}', new Date(1614265330_000));
     expect(headers).toEqual({
       'webhook-id': 'msg_p5jXN8AQM9LWM0D4loKWxJek',
       'webhook-timestamp': '1614265330',
       'webhook-signature': 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
     });
+  });
+
+  it('puts one signature per secret, space-separated', () => {
+    const headers = signatureHeaders(['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', newWebhookSecret()], 'msg_p5jXN8AQM9LWM0D4loKWxJek', '{"test": 2432232314}', new Date(1614265330_000));
+    const [first, second] = headers['webhook-signature'].split(' ');
+    expect(first).toBe('v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
+    expect(second).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
+  });
+
+  it('signs with a rotated-out secret only until its overlap ends', () => {
+    const sealed = { secret: 'whsec_new', previous: { secret: 'whsec_old', until: '2026-01-02T00:00:00Z' } };
+    expect(signingSecrets(sealed, new Date('2026-01-01T23:59:59Z'))).toEqual(['whsec_new', 'whsec_old']);
+    expect(signingSecrets(sealed, new Date('2026-01-02T00:00:00Z'))).toEqual(['whsec_new']);
+    expect(signingSecrets({ secret: 'whsec_only' })).toEqual(['whsec_only']);
   });
 
   it('makes whsec_ secrets of 24 random bytes', () => {

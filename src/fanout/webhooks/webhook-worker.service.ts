@@ -11,7 +11,7 @@ import { Webhook, WebhookDelivery } from '../../generated/prisma/client';
 import { MetricsService } from '../../metrics/metrics.service';
 import { postJson } from './webhook-http';
 import { DeliveryJob, WEBHOOKS_QUEUE, WebhookQueue } from './webhook-queue.service';
-import { signatureHeaders } from './webhook-signature';
+import { signatureHeaders, signingSecrets, WebhookSecrets } from './webhook-signature';
 
 const TIMEOUT_MS = 10_000;
 const CONCURRENCY = 32;
@@ -88,13 +88,13 @@ export class WebhookWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private async send(webhook: Webhook, event: NormalizedEvent): Promise<Outcome> {
     const { raw: _raw, ...withoutRaw } = event;
     const body = JSON.stringify(webhook.includeRaw ? event : withoutRaw);
-    const secret = this.secrets.open(webhook.secret).secret as string;
+    const secrets = signingSecrets(this.secrets.open(webhook.secret) as unknown as WebhookSecrets);
     const stopTimer = this.metrics.webhookDeliveryLatency.startTimer();
     try {
       const response = await postJson(
         webhook.url,
         body,
-        { 'content-type': 'application/json', 'user-agent': 'lpwan-bridge-webhooks', ...signatureHeaders(secret, event.id, body) },
+        { 'content-type': 'application/json', 'user-agent': 'lpwan-bridge-webhooks', ...signatureHeaders(secrets, event.id, body) },
         { allowPrivate: this.config.get('WEBHOOK_ALLOW_PRIVATE', { infer: true }), timeoutMs: TIMEOUT_MS },
       );
       const ok = response.statusCode >= 200 && response.statusCode < 300;

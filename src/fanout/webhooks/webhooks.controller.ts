@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
 import { parseOrBadRequest } from '../../common/validation';
-import { createWebhookSchema, deliveriesQuerySchema, updateWebhookSchema, webhookPageQuerySchema } from './webhook.schema';
+import { createWebhookSchema, deliveriesQuerySchema, rotateSecretSchema, updateWebhookSchema, webhookPageQuerySchema } from './webhook.schema';
 import { WebhooksService } from './webhooks.service';
 
 @Controller('api/webhooks')
@@ -36,8 +36,8 @@ export class WebhooksController {
 
   @Post(':id/rotate-secret')
   @HttpCode(200)
-  rotateSecret(@Param('id', new ParseUUIDPipe()) id: string) {
-    return this.webhooks.rotateSecret(id);
+  rotateSecret(@Param('id', new ParseUUIDPipe()) id: string, @Body() body: unknown) {
+    return this.webhooks.rotateSecret(id, parseOrBadRequest(rotateSecretSchema, body ?? {}));
   }
 
   @Get(':id/deliveries')

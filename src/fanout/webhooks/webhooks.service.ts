@@ -6,11 +6,11 @@ import { uuid7 } from '../../common/uuid7';
 import { Settings } from '../../config/settings';
 import { PrismaService } from '../../database/prisma.service';
 import { Webhook, WebhookDelivery } from '../../generated/prisma/client';
-import { CreateWebhookInput, DeliveriesQuery, UpdateWebhookInput } from './webhook.schema';
+import { CreateWebhookInput, DeliveriesQuery, RotateSecretInput, UpdateWebhookInput } from './webhook.schema';
 import { isPrivateLiteralHost } from './webhook-http';
 import { WebhookDispatcher } from './webhook-dispatcher.service';
 import { WebhookQueue } from './webhook-queue.service';
-import { newWebhookSecret } from './webhook-signature';
+import { newWebhookSecret, WebhookSecrets } from './webhook-signature';
 
 export type WebhookView = ReturnType<typeof present>;
 export type DeliveryView = ReturnType<typeof presentDelivery>;
@@ -64,12 +64,17 @@ export class WebhooksService {
     this.dispatcher.invalidate();
   }
 
-  /** The old secret stops signing at once. */
-  async rotateSecret(id: string): Promise<{ secret: string }> {
-    await this.findRow(id);
-    const secret = newWebhookSecret();
-    await this.prisma.webhook.update({ where: { id }, data: { secret: this.secrets.seal({ secret }) } });
-    return { secret };
+  /**
+   * The old secret goes on signing (a second signature) for `overlapSeconds`, so receivers can
+   * switch to the new one without refusing deliveries meanwhile; 0 drops it at once.
+   */
+  async rotateSecret(id: string, { overlapSeconds }: RotateSecretInput): Promise<{ secret: string; previousSecretSignsUntil: string | null }> {
+    const row = await this.findRow(id);
+    const old = this.secrets.open(row.secret) as unknown as WebhookSecrets;
+    const until = overlapSeconds > 0 ? new Date(Date.now() + overlapSeconds * 1000).toISOString() : null;
+    const sealed: WebhookSecrets = { secret: newWebhookSecret(), ...(until ? { previous: { secret: old.secret, until } } : {}) };
+    await this.prisma.webhook.update({ where: { id }, data: { secret: this.secrets.seal({ ...sealed }) } });
+    return { secret: sealed.secret, previousSecretSignsUntil: until };
   }
 
   /** Newest first. */
