@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Public } from '../auth/public.decorator';
+import { ApiDoc } from './api-doc.decorator';
 import { OpenApiService } from './openapi.service';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -23,11 +24,13 @@ export class DocsController {
   constructor(private readonly openApi: OpenApiService) {}
 
   @Get('docs-json')
+  @ApiDoc({ summary: 'This OpenAPI document' })
   json() {
     return this.openApi.build(version);
   }
 
   @Get('docs')
+  @ApiDoc({ summary: 'Swagger UI over this document' })
   @Header('content-type', 'text/html; charset=utf-8')
   page(): string {
     return `<!doctype html><html><head><meta charset="utf-8"><title>lpwan-bridge API</title>
@@ -38,6 +41,7 @@ export class DocsController {
   }
 
   @Get('docs/:file')
+  @ApiDoc({ summary: "Swagger UI's own files, served by the bridge" })
   asset(@Param('file') file: string, @Res() reply: FastifyReply): void {
     const contentType = SWAGGER_UI_FILES[file];
     if (!contentType) throw new NotFoundException(`no docs file "${file}"`);

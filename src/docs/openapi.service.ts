@@ -71,7 +71,8 @@ export class OpenApiService {
       tags: [tag || 'other'],
       ...(isPublic ? {} : { security: [{ apiKey: [] }] }),
       ...(parameters.length ? { parameters } : {}),
-      ...(doc?.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(doc.body) } } } } : {}),
+      // A body schema that accepts nothing at all (all defaults) makes the body optional.
+      ...(doc?.body ? { requestBody: { required: !doc.body.safeParse(undefined).success, content: { 'application/json': { schema: jsonSchema(doc.body) } } } } : {}),
       responses: {
         [String(doc?.status ?? 200)]: { description: 'OK', ...(doc?.example ? { content: { 'application/json': { example: doc.example } } } : {}) },
         ...(isPublic ? {} : { '401': { description: 'Missing or invalid API key' } }),

@@ -1,5 +1,6 @@
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { Public } from '../auth/public.decorator';
+import { ApiDoc } from '../docs/api-doc.decorator';
 import { PrismaService } from '../database/prisma.service';
 import { RedisService } from '../database/redis.service';
 import { MqttPublisher } from '../fanout/mqtt-publisher.service';
@@ -20,12 +21,14 @@ export class HealthController {
   ) {}
 
   @Get('live')
+  @ApiDoc({ summary: 'Liveness: the process answers', example: { status: 'ok' } })
   live() {
     return { status: 'ok' };
   }
 
   /** Ready when Postgres and Redis answer and, in a process that publishes, the broker is connected. */
   @Get('ready')
+  @ApiDoc({ summary: 'Readiness: Postgres, Redis and (where it publishes) the broker; 503 when one is down', example: { status: 'ok', checks: { postgres: 'up', redis: 'up', mqtt: 'up' } } })
   async ready() {
     const [postgres, redis] = await Promise.all([
       withTimeout(this.prisma.pool.query('SELECT 1'), 2000).then(

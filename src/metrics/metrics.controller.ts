@@ -1,5 +1,6 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { Public } from '../auth/public.decorator';
+import { ApiDoc } from '../docs/api-doc.decorator';
 import { MetricsService } from './metrics.service';
 
 @Public()
@@ -8,6 +9,7 @@ export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}
 
   @Get()
+  @ApiDoc({ summary: 'Prometheus metrics (text exposition format)' })
   @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
   scrape(): Promise<string> {
     return this.metrics.registry.metrics();

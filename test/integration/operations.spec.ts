@@ -107,6 +107,18 @@ describe('OpenAPI', () => {
     expect(doc.paths['/ingest/helium/{connectionId}'].post.requestBody.content['application/json'].schema.required).toContain('dev_eui');
     expect(doc.paths['/api/connections'].post.security).toEqual([{ apiKey: [] }]);
     expect(doc.paths['/health/live'].get.security).toBeUndefined();
+
+    // Every route is described, and every body is documented by the schema that validates it.
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, { summary: string }>>)) {
+      for (const [method, op] of Object.entries(ops)) expect(`${method} ${path}: ${op.summary}`).not.toBe(`${method} ${path}: ${path}`);
+    }
+    const bodyOf = (method: string, path: string) => doc.paths[path][method].requestBody;
+    for (const [method, path] of [['post', '/api/devices'], ['post', '/api/devices/bulk'], ['patch', '/api/devices/{id}'], ['post', '/api/devices/{id}/downlinks'], ['post', '/api/webhooks'], ['patch', '/api/webhooks/{id}']]) {
+      expect(bodyOf(method, path)).toMatchObject({ required: true, content: { 'application/json': { schema: { type: 'object' } } } });
+    }
+    expect(bodyOf('post', '/api/webhooks/{id}/rotate-secret')).toMatchObject({ required: false });
+    expect(bodyOf('post', '/api/connections/{id}/reconcile')).toMatchObject({ required: false });
+    expect(bodyOf('post', '/api/devices/{id}/downlinks').content['application/json'].schema.properties).toHaveProperty('payloadHex');
   });
 
   it('documents only routes that exist: each answers something other than "route not found"', async () => {

@@ -53,7 +53,8 @@ export type UpdateWebhookInput = z.infer<typeof updateWebhookSchema>;
 /** A day by default: time for receivers to take the new secret while both sign. */
 export const rotateSecretSchema = z
   .object({ overlapSeconds: z.number().int().min(0).max(7 * 86_400, 'must be at most 604800 (7 days)').default(86_400) })
-  .strict();
+  .strict()
+  .default({ overlapSeconds: 86_400 });
 export type RotateSecretInput = z.infer<typeof rotateSecretSchema>;
 
 export const webhookPageQuerySchema = pageQuerySchema.extend({
