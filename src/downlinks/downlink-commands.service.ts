@@ -2,8 +2,9 @@ import { HttpException, Injectable, Logger, OnApplicationBootstrap, OnModuleDest
 import { ConfigService } from '@nestjs/config';
 import { describeIssues } from '../common/validation';
 import { Settings } from '../config/settings';
-import { NETWORKS, type Network } from '../events/normalized-event';
+import type { Network } from '../events/normalized-event';
 import { MqttPublisher } from '../fanout/mqtt-publisher.service';
+import { NetworkRegistry } from '../networks/network-registry';
 import { mqttDownlinkCommandSchema } from './downlink.schema';
 import { DownlinksService } from './downlinks.service';
 
@@ -33,6 +34,7 @@ export class DownlinkCommands implements OnApplicationBootstrap, OnModuleDestroy
     private readonly config: ConfigService<Settings, true>,
     private readonly mqtt: MqttPublisher,
     private readonly downlinks: DownlinksService,
+    private readonly networks: NetworkRegistry,
   ) {
     this.prefix = config.get('MQTT_TOPIC_PREFIX', { infer: true });
   }
@@ -100,11 +102,12 @@ export class DownlinkCommands implements OnApplicationBootstrap, OnModuleDestroy
     const levels = topic.slice(this.prefix.length + 1).split('/');
     if (levels.length !== 4 || levels[2] !== 'command' || levels[3] !== 'down') return null;
     const [network, externalId] = levels;
-    if (!(NETWORKS as readonly string[]).includes(network)) {
+    if (!this.networks.has(network)) {
       this.logger.warn(`downlink command on ${topic} dropped: unknown network "${network}"`);
       return null;
     }
-    return { network: network as Network, externalId: externalId.toUpperCase() };
+    const canonical = this.networks.get(network).canonicalExternalId?.(externalId) ?? externalId.toUpperCase();
+    return { network: network as Network, externalId: canonical };
   }
 
   onModuleDestroy(): void {

@@ -14,6 +14,8 @@ export interface NetworkAdapter {
   readonly settingsSchema: z.ZodType<Record<string, unknown>>;
   /** Settings keys that are encrypted at rest and never returned. */
   readonly secretSettings: readonly string[];
+  /** A device id as a user wrote it (e.g. in an MQTT topic) → the device's `externalId`; absent: upper case. */
+  canonicalExternalId?(externalId: string): string;
   /** Ingest endpoints of a connection, relative to PUBLIC_URL, by purpose. */
   ingestPaths(connectionId: string): Record<string, string>;
   /** How the network takes downlinks (SPEC §7); absent: it takes none. */

@@ -75,6 +75,11 @@ export const SIGFOX_PASSWORD = 'fake-sigfox-password';
 export const SIGFOX_DEVICE_TYPE_ID = '5f2b1f7e2d8e7a0001a1b2c3';
 export const SIGFOX_GROUP_ID = '5f2b1f7e2d8e7a0001a1b2c0';
 
+/** Sigfox reads a device id as a number: "002C" and "2C" are one device. */
+export function sigfoxDeviceKey(id: string): string {
+  return id.toUpperCase().replace(/^0+(?=.)/, '');
+}
+
 /** Sigfox's error body: `{"message": …}` plus, for validation errors, `errors: [{field, message}]`. */
 function sigfoxError(status: number, message: string, errors?: { field: string; message: string }[]): Reply {
   return { status, body: errors ? { message, errors } : { message } };
@@ -89,7 +94,7 @@ export class FakeSigfox extends FakeServer {
   readonly deviceTypes = new Map<string, SigfoxDeviceType>();
   /** Callbacks by device type id. */
   readonly callbacks = new Map<string, SigfoxCallback[]>();
-  /** Devices by upper-case hex id. */
+  /** Devices by `sigfoxDeviceKey` of their id; each keeps its id as it was written (e.g. "002C"). */
   readonly devices = new Map<string, SigfoxDevice>();
   private readonly defaultLimit: number;
   private readonly initialDeviceTypes: Partial<SigfoxDeviceType>[];
@@ -137,7 +142,7 @@ export class FakeSigfox extends FakeServer {
       input.pac ?? randomHex(16),
       input.prototype ?? false,
     );
-    this.devices.set(device.id, device);
+    this.devices.set(sigfoxDeviceKey(device.id), device);
     return clone(device);
   }
 
@@ -329,24 +334,24 @@ export class FakeSigfox extends FakeServer {
       if (errors.length > 0) return sigfoxError(400, 'Invalid device', errors);
       if (!this.deviceTypes.has(deviceTypeId as string)) return sigfoxError(404, `Device type ${String(deviceTypeId)} not found`);
       const deviceId = (id as string).toUpperCase();
-      if (this.devices.has(deviceId)) return sigfoxError(400, `Device ${deviceId} already exists`, [{ field: 'id', message: 'already exists' }]);
+      if (this.devices.has(sigfoxDeviceKey(deviceId))) return sigfoxError(400, `Device ${deviceId} already exists`, [{ field: 'id', message: 'already exists' }]);
       const device = this.newDevice(deviceId, name as string, deviceTypeId as string, pac as string, prototype === true);
       const { lat, lng, productCertificate, activable, automaticRenewal } = ctx.body;
       if (typeof lat === 'number' && typeof lng === 'number') device.location = { lat, lng };
       if (isObject(productCertificate) && typeof productCertificate.key === 'string') device.productCertificate = { key: productCertificate.key };
       if (typeof activable === 'boolean') device.activable = activable;
       if (typeof automaticRenewal === 'boolean') device.automaticRenewal = automaticRenewal;
-      this.devices.set(deviceId, device);
+      this.devices.set(sigfoxDeviceKey(deviceId), device);
       return { status: 201, body: { id: deviceId } };
     });
 
     this.route('GET', '/v2/devices/:id', (ctx) => {
-      const device = this.devices.get(ctx.params.id!.toUpperCase());
+      const device = this.devices.get(sigfoxDeviceKey(ctx.params.id!));
       return device ? { status: 200, body: clone(device) } : sigfoxError(404, 'Device not found');
     });
 
     this.route('PUT', '/v2/devices/:id', (ctx) => {
-      const device = this.devices.get(ctx.params.id!.toUpperCase());
+      const device = this.devices.get(sigfoxDeviceKey(ctx.params.id!));
       if (!device) return sigfoxError(404, 'Device not found');
       const body = jsonBody(ctx);
       if (!isObject(body)) return sigfoxError(400, 'Request body must be JSON');
@@ -358,7 +363,7 @@ export class FakeSigfox extends FakeServer {
     });
 
     this.route('DELETE', '/v2/devices/:id', (ctx) =>
-      this.devices.delete(ctx.params.id!.toUpperCase()) ? { status: 204 } : sigfoxError(404, 'Device not found'),
+      this.devices.delete(sigfoxDeviceKey(ctx.params.id!)) ? { status: 204 } : sigfoxError(404, 'Device not found'),
     );
   }
 }

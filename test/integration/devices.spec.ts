@@ -94,11 +94,15 @@ describe('devices API', () => {
       expect(named.body).toMatchObject({ deviceId: 'cellar-sensor' });
     });
 
-    it('stores a Sigfox device with its payloadConfig', async () => {
+    it('stores a Sigfox device with its payloadConfig, under its id without leading zeros', async () => {
       const { status, body } = await call('POST', '/api/devices', sigfox({ sigfoxId: '00c0ffee', payloadConfig: 'temp::int:16:little-endian' }));
       expect(status).toBe(201);
-      expect(body).toMatchObject({ network: 'sigfox', externalId: '00C0FFEE', sigfoxId: '00C0FFEE', devEui: null, joinEui: null, payloadConfig: 'temp::int:16:little-endian' });
-      expect((await settled(bridge, body.id)).sync).toMatchObject({ state: 'synced', networkId: '00C0FFEE' });
+      expect(body).toMatchObject({ network: 'sigfox', externalId: 'C0FFEE', sigfoxId: 'C0FFEE', devEui: null, joinEui: null, payloadConfig: 'temp::int:16:little-endian' });
+      expect((await settled(bridge, body.id)).sync).toMatchObject({ state: 'synced', networkId: 'C0FFEE' });
+      // The same device typed another way is the same device.
+      const again = await call('POST', '/api/devices', sigfox({ sigfoxId: 'C0FFEE' }));
+      expect(again.status).toBe(409);
+      expect(again.body.message).toContain(body.id);
     });
 
     it('keeps the keys encrypted in the table', async () => {

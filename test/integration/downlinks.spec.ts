@@ -19,6 +19,8 @@ const SETTINGS = { SECRETS_KEY: randomBytes(32).toString('hex') };
 
 /** Distinct device ids per run: the test database is shared by the test files of a run. */
 const eui = () => randomBytes(8).toString('hex').toUpperCase();
+/** 6 digits without a leading zero: the canonical id the bridge names the device by, with room for padding. */
+const sigfoxDeviceId = () => `5${randomBytes(3).toString('hex').slice(1).toUpperCase()}`;
 
 async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -273,7 +275,7 @@ describe('downlinks over REST and MQTT, per network', () => {
   });
 
   describe('Sigfox', () => {
-    const sigfoxDevice = randomBytes(3).toString('hex').toUpperCase();
+    const sigfoxDevice = sigfoxDeviceId();
     const dataCallback = (seq: number, ack: boolean) => ({
       device: sigfoxDevice,
       time: String(1_700_000_000 + seq),
@@ -311,7 +313,7 @@ describe('downlinks over REST and MQTT, per network', () => {
 
     beforeAll(async () => {
       lorawanId = (await heliumDevice()).id;
-      const sigfoxDevice = randomBytes(3).toString('hex').toUpperCase();
+      const sigfoxDevice = sigfoxDeviceId();
       await ingest('sigfox', '/data', { device: sigfoxDevice, time: '1700000100', data: '00', seqNumber: '1', ack: 'false' });
       sigfoxId = await deviceId('sigfox', sigfoxDevice);
     });
@@ -431,6 +433,19 @@ describe('downlinks over REST and MQTT, per network', () => {
       );
       expect(events.on(errorTopic)[0].payload).toMatchObject({ type: 'error', network: 'helium', device: { id: device.id } });
       expect((await listDownlinks(device.id)).data).toEqual([]);
+    });
+
+    it('takes a Sigfox command on a zero-padded topic for the device, answered on its next BIDIR callback', async () => {
+      const sigfoxDevice = sigfoxDeviceId();
+      await ingest('sigfox', '/data', { device: sigfoxDevice, time: '1700000200', data: '00', seqNumber: '1', ack: 'false' });
+      const id = await deviceId('sigfox', sigfoxDevice);
+      await command('sigfox', `0${sigfoxDevice.toLowerCase()}`, { payloadHex: '0807060504030201' });
+      const [downlink] = (await waitUntil(() => listDownlinks(id), (page) => page.data[0]?.state === 'queued')).data;
+      expect(downlink).toMatchObject({ payloadHex: '0807060504030201', state: 'queued' });
+      const answer = await ingest('sigfox', '/data', { device: `00${sigfoxDevice}`, time: '1700000201', data: '00', seqNumber: '2', ack: 'true' });
+      expect(await answer.json()).toEqual({ [`00${sigfoxDevice}`]: { downlinkData: '0807060504030201' } });
+      await waitForLifecycle('sigfox', sigfoxDevice, downlink.id, ['queued', 'sent']);
+      expect(lifecycle('sigfox', sigfoxDevice, downlink.id)).toEqual(['queued', 'sent']);
     });
 
     it('drops a command for an unknown device (nothing is queued or published for it)', async () => {

@@ -349,6 +349,16 @@ describe('provisioning sync to the networks', () => {
       await waitFor(() => !fakes.sigfox.devices.has('1A2B3C'), 'the Sigfox device to be deleted');
     });
 
+    it('registers a zero-padded sigfoxId under its id without leading zeros, in the bridge and in Sigfox', async () => {
+      const device = await create({ connectionId: conn.sigfox, name: 'Padded', sigfoxId: '00ab12', pac: '0123456789abcdef' });
+      expect(device).toMatchObject({ externalId: 'AB12', sigfoxId: 'AB12' });
+      expect((await settled(bridge, device.id)).sync).toMatchObject({ state: 'synced', networkId: 'AB12' });
+      expect(calls(fakes.sigfox.requests)).toEqual(['POST /v2/devices/']);
+      expect(fakes.sigfox.requests[0].body).toMatchObject({ id: 'AB12' });
+      const again = await bridge.api('POST', '/api/devices', { connectionId: conn.sigfox, name: 'Padded again', sigfoxId: '0000AB12', pac: '0123456789abcdef' });
+      expect(again.status).toBe(409);
+    });
+
     it('runs at most 4 operations at once against one connection', async () => {
       fakes.sigfox.latencyMs = 300;
       try {
@@ -411,6 +421,21 @@ describe('provisioning sync to the networks', () => {
       // An imported device is managed like any other: deleting it deletes it in the network.
       expect((await bridge.api('DELETE', `/api/devices/${imported.data[0].id}`)).status).toBe(204);
       await waitFor(() => !fakes.sigfox.devices.has('BB02'), 'the imported device to be deleted from Sigfox');
+    });
+
+    it('takes a Sigfox device the network lists zero-padded for the bridge device of that id', async () => {
+      const device = await create({ connectionId: conn.sigfox, name: 'padded', sigfoxId: 'AA04', pac: '00000000000000A4' });
+      expect((await settled(bridge, device.id)).sync.state).toBe('synced');
+      // Sigfox's documents write ids padded ("002C"): its listing may too.
+      fakes.sigfox.devices.get('AA04')!.id = '0000AA04';
+      fakes.sigfox.seedDevice({ id: '00BB04', name: 'seeded padded', pac: '00000000000000B4' });
+
+      const drift = (await (await bridge.api('POST', `/api/connections/${conn.sigfox}/reconcile`)).json()) as Json;
+      expect(drift).toEqual({
+        onlyInNetwork: [{ externalId: 'BB04', networkId: 'BB04', name: 'seeded padded', devEui: null, joinEui: null }],
+        onlyInBridge: [],
+        different: [],
+      });
     });
 
     it('follows the TTS and Helium listings and compares ids, EUIs and keys', async () => {

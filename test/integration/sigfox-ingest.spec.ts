@@ -130,6 +130,58 @@ describe('Sigfox callbacks', () => {
     expect(mqtt.on(errorTopic)[0].payload).toMatchObject({ type: 'error', ack: { info: 'ERROR: No message received since 2023-11-14' } });
   });
 
+  describe('one device whatever the zero-padding of its id', () => {
+    const devicesLike2C = async (): Promise<Json[]> =>
+      (await (await bridge.api('GET', `/api/devices?connectionId=${connectionId}&limit=100`)).json()).data.filter((d: Json) => /^0*2C$/.test(d.externalId));
+
+    it('takes "002C", "2c" and "0000002C" for device 2C: one row, one topic, one event per seqNumber', async () => {
+      const message = { seqNumber: '500', time: '1700000500' };
+      const first = await postForm('/data', dataCallback({ ...message, device: '002C', station: 'A0A0' }));
+      const copy = await postJson('/data', dataCallback({ ...message, device: '2c', station: 'B0B0', duplicate: 'true' }));
+      const next = await get('/data', dataCallback({ seqNumber: '501', time: '1700000501', device: '0000002C' }));
+      expect([first.status, copy.status, next.status]).toEqual([200, 200, 200]);
+      expect(await first.json()).toMatchObject({ duplicate: false });
+      expect(await copy.json()).toMatchObject({ duplicate: true });
+
+      const devices = await devicesLike2C();
+      expect(devices).toHaveLength(1);
+      expect(devices[0]).toMatchObject({ network: 'sigfox', externalId: '2C', sigfoxId: '2C' });
+
+      const topic = `${bridge.topicPrefix}/sigfox/2C/event/up`;
+      await mqtt.waitFor(() => mqtt.on(topic).length >= 2);
+      await sleep(300);
+      expect(mqtt.on(topic).map((m) => (m.payload as Json).uplink.fcnt).sort()).toEqual([500, 501]);
+      expect(mqtt.messages.filter((m) => /\/sigfox\/0+2C\//i.test(m.topic))).toEqual([]);
+
+      const stored = (await events(`externalId=2C&type=uplink`)).sort((a, b) => a.uplink.fcnt - b.uplink.fcnt);
+      expect(stored.map((e) => [e.uplink.fcnt, e.device.id])).toEqual([
+        [500, devices[0].id],
+        [501, devices[0].id],
+      ]);
+      expect(stored[0].radio.gateways.map((g: Json) => g.id).sort()).toEqual(['A0A0', 'B0B0']);
+      // raw is the body as Sigfox sent it, padding included.
+      expect(stored[0].raw.device).toBe('002C');
+      expect(stored[1].raw.device).toBe('0000002C');
+    });
+
+    it('answers a BIDIR callback from "002C" with the downlink queued for 2C, keyed "002C" as Sigfox sent it', async () => {
+      await postForm('/data', dataCallback({ seqNumber: '600', time: '1700000600', device: '2C' }));
+      const [device] = await devicesLike2C();
+      const queued = await bridge.api('POST', `/api/devices/${device.id}/downlinks`, { payloadHex: '0102030405060708' });
+      expect(queued.status).toBe(202);
+
+      const answer = await postForm('/data', dataCallback({ seqNumber: '601', time: '1700000601', device: '002C', ack: 'true' }));
+      expect(answer.status).toBe(200);
+      expect(await answer.json()).toEqual({ '002C': { downlinkData: '0102030405060708' } });
+
+      // Sigfox's ACKNOWLEDGE may write the id another way again: it still settles that downlink.
+      expect((await postForm('/service', { device: '02c', time: '1700000602', downlinkAck: 'true', infoCode: '0' })).status).toBe(200);
+      const downlinks = (await (await bridge.api('GET', `/api/devices/${device.id}/downlinks`)).json()).data;
+      expect(downlinks).toEqual([expect.objectContaining({ id: (await queued.json()).id, state: 'acked' })]);
+      expect(await devicesLike2C()).toHaveLength(1);
+    });
+  });
+
   it('refuses an invalid payload config when it is set, naming its position', async () => {
     const response = await bridge.api('POST', '/api/connections', {
       id: `sigfox-bad-${randomBytes(2).toString('hex')}`,

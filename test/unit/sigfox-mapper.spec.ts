@@ -1,6 +1,8 @@
-import { ZodError } from 'zod';
+import { z, ZodError } from 'zod';
 import type { IncomingEvent } from '../../src/events/normalized-event';
+import { canonicalSigfoxId } from '../../src/networks/sigfox/sigfox-device-id';
 import { mapDataCallback, mapErrorCallback, mapServiceCallback } from '../../src/networks/sigfox/sigfox.mapper';
+import { SigfoxProvisioner } from '../../src/networks/sigfox/sigfox.provisioner';
 import {
   sigfoxDataCallbackSchema,
   sigfoxErrorCallbackSchema,
@@ -360,5 +362,72 @@ describe('mapErrorCallback', () => {
       { path: 'device', message: 'device is required' },
       { path: 'time', message: 'time must be a number, got "soon"' },
     ]);
+  });
+});
+
+describe('canonicalSigfoxId', () => {
+  it.each([
+    ['002c', '2C'],
+    ['002C', '2C'],
+    ['2c', '2C'],
+    ['0000002C', '2C'],
+    ['0B59', 'B59'],
+    ['1a2b3c', '1A2B3C'],
+    ['ABCDEF01', 'ABCDEF01'],
+    ['0', '0'],
+    ['0000', '0'],
+    ['00000000', '0'],
+    ['10', '10'],
+    ['A000', 'A000'],
+  ])('writes %s as %s', (id, canonical) => {
+    expect(canonicalSigfoxId(id)).toBe(canonical);
+  });
+
+  it.each([['XYZ0'], ['00000000002C'], ['']])('only upper-cases %j, which is no Sigfox id', (text) => {
+    expect(canonicalSigfoxId(text)).toBe(text.toUpperCase());
+  });
+});
+
+describe('one device whatever its zero-padding', () => {
+  it.each(['002C', '002c', '0000002C', ' 2c '])('a DATA callback from %j is device 2C, the same message as from "2C", with raw as sent', (device) => {
+    const body = { ...formBidir, device };
+    const [uplink, location] = mapDataCallback(body);
+    const [unpadded] = mapDataCallback({ ...formBidir, device: '2C' });
+
+    expect(uplink.device).toEqual({ externalId: '2C' });
+    expect(location.device).toEqual({ externalId: '2C' });
+    expect(uplink.dedupKey).toBe(unpadded.dedupKey);
+    expect(uplink.raw).toBe(body);
+    expect((uplink.raw as { device: string }).device).toBe(device);
+  });
+
+  it('gives SERVICE and ERROR callbacks the canonical device and dedupKey', () => {
+    const status = mapServiceCallback({ device: '002c', time: TIME, temp: '20' });
+    const ack = mapServiceCallback({ device: '0002C', time: TIME, downlinkAck: 'true' });
+    const error = mapErrorCallback({ device: '00002C', time: TIME, severity: 'ERROR' });
+
+    expect([status, ack, error].map((event) => event.device.externalId)).toEqual(['2C', '2C', '2C']);
+    expect(status.dedupKey).toBe(mapServiceCallback({ device: '2C', time: TIME, temp: '20' }).dedupKey);
+    expect(error.dedupKey).toBe(`sigfox:error:2C:${TIME}`);
+    expect((error.raw as { device: string }).device).toBe('00002C');
+  });
+
+  it('keeps the device id "0" as "0"', () => {
+    expect(mapDataCallback({ device: '0000', time: TIME, data: '' })[0].device).toEqual({ externalId: '0' });
+  });
+
+  it('still refuses more than 8 hex digits, leading zeros or not', () => {
+    expect(problems(sigfoxDataCallbackSchema, { ...formBidir, device: '00000002C' })).toEqual([
+      { path: 'device', message: 'device must be a Sigfox device id: 1 to 8 hex digits' },
+    ]);
+  });
+
+  it('registers a device typed with or without leading zeros under the canonical id', () => {
+    const { registrationSchema } = new SigfoxProvisioner(z.string());
+    const register = (sigfoxId: string) => registrationSchema.parse({ sigfoxId, pac: '0123456789abcdef' }).externalId;
+
+    expect(['002c', '2C', '0000002c'].map(register)).toEqual(['2C', '2C', '2C']);
+    expect(register('00000000')).toBe('0');
+    expect(registrationSchema.safeParse({ sigfoxId: '00000002C', pac: '0123456789abcdef' }).success).toBe(false);
   });
 });

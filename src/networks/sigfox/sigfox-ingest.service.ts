@@ -5,11 +5,15 @@ import { PrismaService } from '../../database/prisma.service';
 import { DownlinksService } from '../../downlinks/downlinks.service';
 import { IngestService } from '../../ingest/ingest.service';
 import { decodePayload, parsePayloadConfig, PayloadField } from './payload-config';
+import { canonicalSigfoxId } from './sigfox-device-id';
 import { mapDataCallback, mapErrorCallback, mapServiceCallback, SigfoxPayloadDecoder } from './sigfox.mapper';
 
 export type SigfoxCallbackKind = 'data' | 'service' | 'error';
 
-/** What the callback is answered with: a BIDIR downlink, or the stored event. */
+/**
+ * What the callback is answered with: a BIDIR downlink, or the stored event. The downlink's `device`
+ * is the id as this callback wrote it ("002C", not the bridge's "2C"): Sigfox matches the answer's key.
+ */
 export type SigfoxAnswer = { downlinkData: string; device: string } | { eventId: string; duplicate: boolean } | null;
 
 /** A device's payloadConfig changed through the API applies within this time. */
@@ -29,8 +33,8 @@ export class SigfoxIngestService {
   async receive(connection: OpenConnection, kind: SigfoxCallbackKind, body: unknown): Promise<SigfoxAnswer> {
     if (kind === 'error') return this.store(connection, mapOrBadRequest(() => [mapErrorCallback(body)]));
     if (kind === 'service') return this.receiveService(connection, body);
-    const deviceId = typeof (body as { device?: unknown })?.device === 'string' ? ((body as { device: string }).device.toUpperCase()) : '';
-    const decoder = await this.decoderFor(connection, deviceId);
+    const sentDeviceId = typeof (body as { device?: unknown })?.device === 'string' ? (body as { device: string }).device : '';
+    const decoder = await this.decoderFor(connection, canonicalSigfoxId(sentDeviceId.trim()));
     const events = mapOrBadRequest(() => mapDataCallback(body, decoder));
     const stored = await this.ingest.accept(connection, events);
     const uplink = events[0];
@@ -38,7 +42,7 @@ export class SigfoxIngestService {
     if (uplink.uplink?.confirmed && stored[0].isNew) {
       const device = { id: stored[0].deviceId, externalId: uplink.device.externalId, name: null, devEui: null, joinEui: null };
       const downlink = await this.downlinks.takeNextQueued(connection, device);
-      return downlink ? { device: uplink.device.externalId, downlinkData: downlink.payloadHex } : null;
+      return downlink ? { device: sentDeviceId.trim(), downlinkData: downlink.payloadHex } : null;
     }
     return uplink.uplink?.confirmed ? null : { eventId: stored[0].id, duplicate: !stored[0].isNew };
   }

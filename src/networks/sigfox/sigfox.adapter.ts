@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import type { NetworkAdapter } from '../network-adapter';
 import { NetworkRegistry } from '../network-registry';
+import { canonicalSigfoxId } from './sigfox-device-id';
 import { SigfoxDownlinkSender } from './sigfox-downlink.sender';
 import { SigfoxInstaller } from './sigfox.installer';
 import { SigfoxProvisioner } from './sigfox.provisioner';
@@ -38,6 +39,10 @@ export class SigfoxAdapter implements NetworkAdapter {
 
   constructor(registry: NetworkRegistry) {
     registry.register(this);
+  }
+
+  canonicalExternalId(externalId: string): string {
+    return canonicalSigfoxId(externalId);
   }
 
   ingestPaths(connectionId: string) {

@@ -3,6 +3,7 @@ import { DeviceProvisioner, DeviceRegistration, NetworkDevice, ProvisionedDevice
 import { NetworkError } from '../http-client';
 import { hexSchema } from '../lorawan';
 import { SigfoxApiClient } from './sigfox-api.client';
+import { canonicalSigfoxId, SIGFOX_ID_PATTERN, SIGFOX_ID_PROBLEM } from './sigfox-device-id';
 
 interface SigfoxConnectionSettings {
   baseUrl: string;
@@ -15,10 +16,8 @@ interface SigfoxConnectionSettings {
 function schemas(payloadConfigSchema: z.ZodType<string>) {
   const registrationSchema: z.ZodType<DeviceRegistration> = z
     .object({
-      sigfoxId: z
-        .string()
-        .regex(/^[0-9a-fA-F]{1,8}$/, 'must be a Sigfox device id: 1 to 8 hex digits')
-        .transform((id) => id.toUpperCase()),
+      /** Padded or not, one device: kept and sent to Sigfox in its canonical form. */
+      sigfoxId: z.string().regex(SIGFOX_ID_PATTERN, SIGFOX_ID_PROBLEM).transform(canonicalSigfoxId),
       pac: hexSchema(16, 'a Sigfox PAC'),
       /** Decodes this device's uplinks instead of the connection's payloadConfig. */
       payloadConfig: payloadConfigSchema.optional(),
@@ -82,8 +81,9 @@ export class SigfoxProvisioner implements DeviceProvisioner {
     const { client, deviceTypeId } = this.open(settings);
     const devices = await client.listDevices(deviceTypeId);
     return devices.map((d) => ({
-      externalId: d.id.toUpperCase(),
-      networkDeviceId: d.id.toUpperCase(),
+      // Sigfox may list "002C" for the device the bridge knows as "2C".
+      externalId: canonicalSigfoxId(d.id),
+      networkDeviceId: canonicalSigfoxId(d.id),
       name: d.name ?? null,
       devEui: null,
       joinEui: null,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { canonicalSigfoxId, SIGFOX_ID_PATTERN, SIGFOX_ID_PROBLEM } from './sigfox-device-id';
 
 /**
  * Sigfox callback bodies (SPEC §3). They arrive as JSON, as a form or as a GET query string: in the
@@ -82,11 +83,12 @@ function optionalText(field: string) {
   return optional(z.string({ error: fieldError(field, 'text') }));
 }
 
+/** The canonical id: "002C" and "2C" name one device. The body, kept as `raw`, keeps Sigfox's spelling. */
 const deviceId = z
   .string({ error: fieldError('device', 'a Sigfox device id') })
   .trim()
-  .regex(/^[0-9a-f]{1,8}$/i, { error: 'device must be a Sigfox device id: 1 to 8 hex digits' })
-  .transform((id) => id.toUpperCase());
+  .regex(SIGFOX_ID_PATTERN, { error: `device ${SIGFOX_ID_PROBLEM}` })
+  .transform(canonicalSigfoxId);
 
 const epochSeconds = z.preprocess(
   numberFromText,
