@@ -1,8 +1,11 @@
+import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { TTS_STREAM_EVENT_NAMES } from '../../src/networks/tts/tts.mapper';
 import { deviceEvent, FakeTts, TTS_API_KEY, uplinkEvent } from '../fakes/fake-tts';
 import { parseTimestampMs } from '../fakes/util';
 import { TestBridge } from '../support/bridge';
+import { BridgeProcess, freePort } from '../support/bridge-process';
+import { testSettings } from '../support/env';
 import { eventually, MqttCollector, sleep } from '../support/mqtt-collector';
 
 /*
@@ -264,4 +267,63 @@ describe('TTS events stream', () => {
       await second.stop();
     }
   });
+
+  it('moves to the other process within the lease time when the holder is killed, storing and publishing each event once', async () => {
+    const leaseMs = 1000;
+    // Two worker processes of one deployment, and an api-only bridge to manage and read it. Their own
+    // SECRETS_KEY keeps this file's in-process bridge (which consumes streams too) off this connection.
+    const deployment = testSettings({ SECRETS_KEY: randomBytes(32).toString('hex'), TTS_STREAM_LEASE_MS: String(leaseMs), TTS_STREAM_IDLE_TIMEOUT_MS: '30000' });
+    const api = await TestBridge.start({ ...deployment, BRIDGE_ROLE: 'api' });
+    const workers: BridgeProcess[] = [];
+    const redis = new Redis(deployment.REDIS_URL);
+    const published = await MqttCollector.subscribe(`${deployment.MQTT_TOPIC_PREFIX}/#`);
+    // Like the real server, the fake replays one second before `after`: the takeover repeats events.
+    tts.replayOverlapMs = 1000;
+    try {
+      const connection = await streamingConnection({}, api);
+      for (let i = 0; i < 2; i++) workers.push(BridgeProcess.spawn({ ...deployment, BRIDGE_ROLE: 'worker', PORT: freePort() }));
+      await Promise.all(workers.map((worker) => worker.ready()));
+      await tts.waitForStreams(1, 10_000);
+      // The lease's token names the process that holds it.
+      const lease = await redis.get(`${deployment.REDIS_PREFIX}:tts-stream:${connection.id}`);
+      const holder = workers.find((worker) => lease?.split(':')[1] === String(worker.child.pid));
+      if (!holder) throw new Error(`no worker holds the lease (${lease})`);
+
+      const topic = `${deployment.MQTT_TOPIC_PREFIX}/tts/${connection.devEui}/event/up`;
+      const publishedFcnts = () => published.on(topic).map((m) => (m.payload.uplink as { fcnt: number }).fcnt).sort((a, b) => a - b);
+      const beforeKill = [tts.pushEvent(connection.uplink(1)), tts.pushEvent(connection.uplink(2))];
+      await published.waitFor(() => publishedFcnts().length === 2);
+      const lastBeforeKill = parseTimestampMs(beforeKill[1].time);
+      await eventually('the position of the last event', () => status(connection.id, api), (s) => Date.parse(s.stream.position ?? '') === lastBeforeKill);
+
+      const requestsBefore = connection.requests().length;
+      const killedAt = Date.now();
+      expect(await holder.stop('SIGKILL')).toBeNull();
+      // Nobody consumes now: these are only in the server's history, for the survivor to ask for.
+      tts.pushEvent(connection.uplink(3));
+      tts.pushEvent(connection.uplink(4));
+      await eventually('the stream on the surviving process', () => connection.requests().length, (n) => n > requestsBefore, 10_000);
+      const takeover = connection.requests().at(-1)!;
+      // The lease outlives its last renewal by at most leaseMs, and the survivor looks every half lease.
+      expect(takeover.at - killedAt).toBeLessThan(leaseMs * 1.5 + 1000);
+      expect(Date.parse(takeover.request.after ?? '')).toBe(lastBeforeKill - 1);
+      await tts.waitForStreams(1);
+      tts.pushEvent(connection.uplink(5));
+
+      await eventually('5 stored events', () => storedEvents(connection.id, api), (events) => events.length >= 5);
+      await published.waitFor(() => new Set(publishedFcnts()).size === 5);
+      // The replayed copies of 1 and 2 are neither stored nor published again.
+      await sleep(1000);
+      expect(fcnts(await storedEvents(connection.id, api))).toEqual([1, 2, 3, 4, 5]);
+      expect(publishedFcnts()).toEqual([1, 2, 3, 4, 5]);
+      expect(tts.openStreams).toBe(1);
+      await remove(connection.id, api);
+    } finally {
+      tts.replayOverlapMs = 0;
+      await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
+      await published.close();
+      redis.disconnect();
+      await api.stop();
+    }
+  }, 60_000);
 });

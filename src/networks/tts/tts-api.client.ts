@@ -50,6 +50,12 @@ export class TtsApiClient {
     await this.http.put({ path: this.devicePath(registry, deviceId), body: request });
   }
 
+  /** Get of one device: its ids (always answered) and timestamps; null when the registry has no device of that id. */
+  async get(registry: TtsRegistry, deviceId: string): Promise<TtsEndDevice | null> {
+    const { status, body } = await this.http.get<TtsEndDevice>({ path: this.devicePath(registry, deviceId), accept: [404] });
+    return status === 404 ? null : body;
+  }
+
   /** A device the registry does not have counts as deleted. */
   async delete(registry: TtsRegistry, deviceId: string): Promise<void> {
     await this.http.delete({ path: this.devicePath(registry, deviceId), accept: [404] });

@@ -72,6 +72,7 @@ const registrationSchema: z.ZodType<DeviceRegistration> = z
  * The Things Stack: a device lives in four registries. Registration goes Identity Server, Join
  * Server (OTAA only), Network Server, Application Server, exactly as reference 003 shows it;
  * a step that fails removes what the earlier ones made, as `ttn-lw-cli end-devices create` does.
+ * A registration the bridge could not finish (it stopped midway) resumes where it was cut.
  */
 export class TtsProvisioner implements DeviceProvisioner {
   private readonly logger = new Logger('TtsProvisioner');
@@ -97,7 +98,7 @@ export class TtsProvisioner implements DeviceProvisioner {
     const done: TtsRegistry[] = [];
     for (const [registry, request] of steps) {
       try {
-        if (registry === 'is') await client.create(request);
+        if (registry === 'is') await this.createInIdentityServer(client, request, device, deviceId);
         else await client.set(registry, deviceId, request);
         done.push(registry);
       } catch (error) {
@@ -262,6 +263,32 @@ export class TtsProvisioner implements DeviceProvisioner {
         },
       ],
     ];
+  }
+
+  /**
+   * A registration cut short after this step (the bridge stopped) left the device in the Identity
+   * Server, and its retry finds the id taken: the device there with this DevEUI is that same
+   * registration, and the other registries' Set calls are safe to repeat. A device of another
+   * DevEUI is someone else's, and is left alone.
+   */
+  private async createInIdentityServer(client: TtsApiClient, request: SetEndDeviceRequest, device: ProvisionedDevice, deviceId: string): Promise<void> {
+    try {
+      await client.create(request);
+    } catch (error) {
+      if (!(error instanceof NetworkError && error.status === 409)) throw error;
+      const existing = await client.get('is', deviceId);
+      // The id is free: the DevEUI is what is taken, under another id, and the network's message says which.
+      if (!existing) throw error;
+      const devEui = required(device.devEui, 'devEui').toUpperCase();
+      const theirs = existing.ids.dev_eui?.toUpperCase();
+      if (theirs !== devEui) {
+        throw new NetworkError(
+          409,
+          `device id ${deviceId} is taken by another device (DevEUI ${theirs ?? 'none'}), not this one (DevEUI ${devEui}): register this device with another deviceId`,
+        );
+      }
+      this.logger.log(`${deviceId} is already in the ${REGISTRY_NAMES.is} with DevEUI ${devEui}: resuming its registration`);
+    }
   }
 
   /** Removes, newest first, what a failed registration made; the registration's error is what the user sees. */
