@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { createHash } from 'node:crypto';
 import { uuid7 } from '../common/uuid7';
 import { PrismaService } from '../database/prisma.service';
 import { DeviceDirectory, DeviceRef } from '../devices/device-directory.service';
@@ -122,11 +123,12 @@ export class EventStore {
     where('time >= ?', filter.from);
     where('time < ?', filter.to);
     values.push(limit);
-    const result = await this.prisma.pool.query<RawEventRow>(
-      `SELECT id, connection_id, network, type, time, received_at, body, raw FROM events
-       ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${values.length}`,
-      values,
-    );
+    const text = `SELECT id, connection_id, network, type, time, received_at, body, raw FROM events
+                  ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${values.length}`;
+    // Named, so each combination of filters is planned once per connection (planning was ~1 ms of
+    // a ~9 ms page); hashed, as Postgres cuts statement names at 63 bytes.
+    const name = `history-page-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+    const result = await this.prisma.pool.query<RawEventRow>({ name, text, values });
     return result.rows.map(fromRawRow);
   }
 

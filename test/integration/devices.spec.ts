@@ -233,6 +233,8 @@ describe('devices API', () => {
       const { body } = await call('POST', '/api/devices', otaa(conn.helium));
       const events = await call('GET', `/api/devices/${body.id}/events`);
       expect(events).toEqual({ status: 200, body: { data: [], nextCursor: null } });
+      const unknown = await call('GET', '/api/devices/0193a6d2-7c1e-7b2a-9a55-0c9a0f8c2f11/events');
+      expect(unknown).toMatchObject({ status: 404, body: { message: expect.stringContaining('0193a6d2-7c1e-7b2a-9a55-0c9a0f8c2f11') } });
     });
   });
 
