@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { CoalescingBatcher, ItemFailure } from '../common/coalescing-batcher';
 
 export interface EventRow {
   id: string;
@@ -14,50 +15,30 @@ export interface EventRow {
   raw: unknown;
 }
 
-const MAX_BATCH = 500;
-
 /**
- * Inserts the events of concurrent requests together: while one INSERT is in flight the next
- * rows gather, and go in one statement (one round trip, one commit) as soon as it returns.
- * A lone request is written at once, so batching adds no delay when the bridge is quiet.
+ * Inserts the events of concurrent requests together, in one statement (one round trip, one
+ * commit) per batch; see CoalescingBatcher.
  */
 export class EventBatchWriter {
-  private pending: Array<{ row: EventRow; resolve: (isNew: boolean) => void; reject: (error: unknown) => void }> = [];
-  private flushing = false;
+  private readonly batcher = new CoalescingBatcher<EventRow, boolean>((rows) => this.insertBatch(rows));
 
   constructor(private readonly pool: Pool) {}
 
   /** Resolves once the row is committed: true if it was new, false if its dedup key was taken. */
   insert(row: EventRow): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ row, resolve, reject });
-      if (!this.flushing) void this.flush();
-    });
+    return this.batcher.push(row);
   }
 
-  private async flush(): Promise<void> {
-    this.flushing = true;
-    while (this.pending.length) {
-      const batch = this.pending.splice(0, MAX_BATCH);
-      try {
-        const inserted = await this.insertMany(batch.map((entry) => entry.row));
-        for (const entry of batch) entry.resolve(inserted.has(entry.row.id));
-      } catch (error) {
-        // One row whose device was just deleted must not fail its neighbours: retry them alone.
-        if (batch.length > 1 && isForeignKeyViolation(error)) await this.insertOneByOne(batch);
-        else for (const entry of batch) entry.reject(error);
-      }
-    }
-    this.flushing = false;
-  }
-
-  private async insertOneByOne(batch: typeof this.pending): Promise<void> {
-    for (const entry of batch) {
-      try {
-        entry.resolve((await this.insertMany([entry.row])).has(entry.row.id));
-      } catch (error) {
-        entry.reject(error);
-      }
+  private async insertBatch(rows: EventRow[]): Promise<Array<boolean | ItemFailure>> {
+    try {
+      const inserted = await this.insertMany(rows);
+      return rows.map((row) => inserted.has(row.id));
+    } catch (error) {
+      // One row whose device was just deleted must not fail its neighbours: retry them alone.
+      if (rows.length === 1 || !isForeignKeyViolation(error)) throw error;
+      const results: Array<boolean | ItemFailure> = [];
+      for (const row of rows) results.push(await this.insertMany([row]).then((inserted) => inserted.has(row.id), (failure: unknown) => new ItemFailure(failure)));
+      return results;
     }
   }
 

@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Queue } from 'bullmq';
+import { CoalescingBatcher } from '../common/coalescing-batcher';
 import { producerOptions } from '../common/job-queues';
 import { Settings } from '../config/settings';
 import type { StoredEvent } from '../events/event-store.service';
@@ -23,8 +24,14 @@ export class FanoutQueue implements OnModuleDestroy {
   private readonly logger = new Logger(FanoutQueue.name);
   readonly queue: Queue<PublishJob>;
   private readonly dedupWindowMs: number;
-  private pending: Array<Pick<StoredEvent, 'id' | 'type'>> = [];
-  private flushScheduled = false;
+  private readonly enqueuer = new CoalescingBatcher<Pick<StoredEvent, 'id' | 'type'>, void>(async (events) => {
+    const uplinks = events.filter((event) => event.type === 'uplink').map((event) => event.id);
+    const others = events.filter((event) => event.type !== 'uplink').map((event) => event.id);
+    await Promise.all([this.add(uplinks, this.dedupWindowMs), this.add(others, 0)]).catch((error: Error) =>
+      this.logger.warn(`enqueue of ${events.length} event(s) deferred to the sweeper: ${error.message}`),
+    );
+    return events.map(() => undefined);
+  });
 
   constructor(config: ConfigService<Settings, true>) {
     this.dedupWindowMs = config.get('DEDUP_WINDOW_MS', { infer: true });
@@ -36,24 +43,12 @@ export class FanoutQueue implements OnModuleDestroy {
   }
 
   /**
-   * Called right after an ingest is stored; never makes it wait or fail. The events of requests
-   * answered in the same tick go in one job. Uplinks wait for the dedup window so that their
-   * duplicates' gateways are merged before they are published.
+   * Called right after an ingest is stored; never makes it wait or fail. Events stored while a
+   * job is being added go together in the next job. Uplinks wait for the dedup window so that
+   * their duplicates' gateways are merged before they are published.
    */
   enqueueInBackground(events: Array<Pick<StoredEvent, 'id' | 'type'>>): void {
-    if (events.length === 0) return;
-    this.pending.push(...events);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      const batch = this.pending;
-      this.pending = [];
-      const uplinks = batch.filter((event) => event.type === 'uplink').map((event) => event.id);
-      const others = batch.filter((event) => event.type !== 'uplink').map((event) => event.id);
-      this.add(uplinks, this.dedupWindowMs).catch((error: Error) => this.deferred(error));
-      this.add(others, 0).catch((error: Error) => this.deferred(error));
-    });
+    for (const event of events) void this.enqueuer.push(event);
   }
 
   /** Re-queues events whose job was lost; their dedup window is long over. */
@@ -65,10 +60,6 @@ export class FanoutQueue implements OnModuleDestroy {
   private async add(eventIds: string[], delay: number): Promise<void> {
     if (eventIds.length === 0) return;
     await this.queue.add('publish', { eventIds }, { jobId: eventIds[0], delay });
-  }
-
-  private deferred(error: Error): void {
-    this.logger.warn(`enqueue deferred to the sweeper: ${error.message}`);
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Job, Worker } from 'bullmq';
+import { CoalescingBatcher } from '../common/coalescing-batcher';
 import { PeriodicTask, workerOptions } from '../common/job-queues';
 import { Settings } from '../config/settings';
 import { EventStore } from '../events/event-store.service';
@@ -21,6 +22,12 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(FanoutWorker.name);
   private worker?: Worker<PublishJob>;
   private sweeper?: PeriodicTask;
+  // Jobs run 64 at a time: their reads and their marks go to Postgres together.
+  private readonly reader = new CoalescingBatcher<string[], NormalizedEvent[]>((idLists) => this.readUnpublished(idLists));
+  private readonly marker = new CoalescingBatcher<string[], void>(async (idLists) => {
+    await this.store.markPublished(idLists.flat());
+    return idLists.map(() => undefined);
+  });
 
   constructor(
     private readonly config: ConfigService<Settings, true>,
@@ -51,17 +58,23 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
    * MQTT for all events at once; events whose publication failed stay unpublished and the job retries.
    */
   private async publish(job: Job<PublishJob>): Promise<void> {
-    const events = await this.store.findUnpublishedByIds(job.data.eventIds, this.config.get('MQTT_INCLUDE_RAW', { infer: true }));
+    const events = await this.reader.push(job.data.eventIds);
     if (events.length === 0) return;
     const prefix = this.config.get('MQTT_TOPIC_PREFIX', { infer: true });
     await this.webhooks.dispatch(events);
     const outcomes = await Promise.allSettled(events.map((event) => this.mqtt.publish(eventTopic(prefix, event), this.serialize(event))));
     const published = events.filter((_, i) => outcomes[i].status === 'fulfilled');
     for (const event of published) this.metrics.mqttPublishLatency.observe((Date.now() - Date.parse(event.receivedAt)) / 1000);
-    if (published.length) await this.store.markPublished(published.map((event) => event.id));
+    if (published.length) await this.marker.push(published.map((event) => event.id));
     for (const event of published) this.logger.debug(`published event ${event.id} on MQTT`);
     const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     if (failure) throw failure.reason;
+  }
+
+  private async readUnpublished(idLists: string[][]): Promise<NormalizedEvent[][]> {
+    const events = await this.store.findUnpublishedByIds(idLists.flat(), this.config.get('MQTT_INCLUDE_RAW', { infer: true }));
+    const byId = new Map(events.map((event) => [event.id, event]));
+    return idLists.map((ids) => ids.flatMap((id) => byId.get(id) ?? []));
   }
 
   private serialize(event: NormalizedEvent): string {
