@@ -1,16 +1,17 @@
 import type { Pool } from 'pg';
 import { CoalescingBatcher, ItemFailure } from '../common/coalescing-batcher';
 
+/** A row of the events table, named as its columns: the batch is sent as JSON records of it. */
 export interface EventRow {
   id: string;
-  connectionId: string;
-  deviceId: string;
+  connection_id: string;
+  device_id: string;
   network: string;
   type: string;
-  externalId: string;
-  dedupKey: string;
+  external_id: string;
+  dedup_key: string;
   time: Date;
-  receivedAt: Date;
+  received_at: Date;
   body: object;
   raw: unknown;
 }
@@ -55,26 +56,10 @@ export class EventBatchWriter {
                   external_id text, dedup_key text, time timestamptz, received_at timestamptz, body jsonb, raw jsonb)
              ON CONFLICT (connection_id, dedup_key) DO NOTHING
              RETURNING id`,
-      values: [JSON.stringify(rows.map(toRecord))],
+      values: [JSON.stringify(rows)],
     });
     return new Set(result.rows.map((row) => row.id));
   }
-}
-
-function toRecord(row: EventRow) {
-  return {
-    id: row.id,
-    connection_id: row.connectionId,
-    device_id: row.deviceId,
-    network: row.network,
-    type: row.type,
-    external_id: row.externalId,
-    dedup_key: row.dedupKey,
-    time: row.time,
-    received_at: row.receivedAt,
-    body: row.body,
-    raw: row.raw,
-  };
 }
 
 export function isForeignKeyViolation(error: unknown): boolean {

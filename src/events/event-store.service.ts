@@ -187,14 +187,14 @@ function toRow(connection: OpenConnection, event: IncomingEvent, device: DeviceR
   };
   return {
     id: uuid7(receivedAt.getTime()),
-    connectionId: connection.id,
-    deviceId: device.id,
+    connection_id: connection.id,
+    device_id: device.id,
     network: connection.network,
     type: event.type,
-    externalId: device.externalId,
-    dedupKey: event.dedupKey,
+    external_id: device.externalId,
+    dedup_key: event.dedupKey,
     time: new Date(event.time),
-    receivedAt,
+    received_at: receivedAt,
     body,
     raw: event.raw ?? {},
   };
