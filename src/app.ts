@@ -4,6 +4,7 @@ import { Logger } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { AppModule } from './app.module';
+import { unstorableText } from './common/storable-text';
 import { parseSettings } from './config/settings';
 
 /** Paths a worker-only process still serves: it is probed and scraped like any other. */
@@ -23,11 +24,14 @@ export async function createApp(env: Record<string, string | undefined> = {}): P
   const fastify = app.getHttpAdapter().getInstance();
   // JSON and urlencoded (Sigfox's default callback encoding) are parsed; anything else is 415.
   fastify.removeContentTypeParser('text/plain');
-  // Postgres cannot store NUL in text or jsonb: refuse it at the edge rather than fail at the store.
+  // Text Postgres cannot store is refused here, before it can fail a batch of other requests' events.
   fastify.addHook('preValidation', async (request, reply) => {
-    const where = [['path', request.params], ['query', request.query], ['body', request.body]].find(([, value]) => containsNul(value));
-    if (where) {
-      await reply.status(400).send({ statusCode: 400, error: 'Bad Request', message: `${where[0]}: NUL characters (\\u0000) are not accepted` });
+    for (const [where, value] of [['path', request.params], ['query', request.query], ['body', request.body]] as const) {
+      const problem = unstorableText(value);
+      if (problem) {
+        await reply.status(400).send({ statusCode: 400, error: 'Bad Request', message: `${where}: ${problem}` });
+        return;
+      }
     }
   });
   if (settings.BRIDGE_ROLE === 'worker') {
@@ -38,13 +42,4 @@ export async function createApp(env: Record<string, string | undefined> = {}): P
     });
   }
   return app;
-}
-
-function containsNul(value: unknown, depth = 0): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (value === null || typeof value !== 'object' || depth > 64) return false;
-  for (const key in value) {
-    if (key.includes('\u0000') || containsNul((value as Record<string, unknown>)[key], depth + 1)) return true;
-  }
-  return false;
 }

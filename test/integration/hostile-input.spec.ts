@@ -20,7 +20,7 @@ const nasty = fc.oneof(
   fc.jsonValue({ maxDepth: 3 }),
   fc.string({ maxLength: 64 }),
   fc.string({ minLength: 10_000, maxLength: 60_000 }),
-  fc.constantFrom(-1, 0, 1e308, -1e308, 2 ** 53 + 1, 1.5, 'NaN', 'Infinity', '', ' ', '0x10', '1e999', null, true, [], {}, '\u0000', 'a\u0000b', { 'k\u0000': 1 }),
+  fc.constantFrom(-1, 0, 1e308, -1e308, 2 ** 53 + 1, 1.5, 'NaN', 'Infinity', '', ' ', '0x10', '1e999', null, true, [], {}, '\u0000', 'a\u0000b', { 'k\u0000': 1 }, '\ud800', 'a\udc00b', { 'k\ud83d': 1 }),
   fc.constantFrom({ __proto__: { polluted: 1 } }, JSON.parse('{"__proto__": {"polluted": 1}}'), { constructor: { prototype: { polluted: 1 } } }),
 );
 
@@ -133,6 +133,13 @@ describe('hostile input', () => {
     expect(await send('GET', '/api/connections/a%00b', undefined, auth)).toBe(400);
     expect(await send('POST', target.path, JSON.stringify({ ...heliumUplink, name: 'a\u0000b' }), headers)).toBe(400);
     expect(await send('POST', `/ingest/sigfox/${ids.sigfox}/data`, 'device=1A&time=1700000000&data=01%00', { 'content-type': 'application/x-www-form-urlencoded', 'x-bridge-token': tokens.sigfox })).toBe(400);
+    // Nor a lone UTF-16 surrogate, which JSON can carry ("\ud800"): refused, and the valid
+    // requests stored in the same batch are not failed with it.
+    const valid = Array.from({ length: 5 }, (_, i) => send('POST', target.path, JSON.stringify({ ...heliumUplink, fcnt: 900_000 + i }), headers));
+    const lone = [`{"dev_eui":"0080000004012610","fcnt":1,"port":1,"payload":"AQI=","reported_at":1632353389723,"name":"\\ud800"}`, JSON.stringify({ ...heliumUplink, name: 'a\udc00b' })];
+    expect(await Promise.all(lone.map((body) => send('POST', target.path, body, headers)))).toEqual([400, 400]);
+    expect(await Promise.all(valid)).toEqual([200, 200, 200, 200, 200]);
+    expect(await send('POST', '/api/connections', JSON.stringify({ id: 'lone-surrogate', network: 'helium', name: 'x\ud800' }), { ...auth, 'content-type': 'application/json' })).toBe(400);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 

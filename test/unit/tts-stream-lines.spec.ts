@@ -100,6 +100,9 @@ describe('parseStreamMessage', () => {
     ['a number', '42', 'not a JSON object: 42'],
     ['a result that is no object', '{"result": "x"}', 'result: expected an object'],
     ['neither result nor error', '{"hello": "world"}', 'neither result nor error: {"hello": "world"}'],
+    // Postgres could store neither: the event is skipped instead of failing the stream for ever.
+    ['a lone surrogate', '{"result": {"name": "as.up.data.forward", "data": {"x": "\\ud800"}}}', 'text must be valid Unicode: a lone surrogate (such as \\ud800) is not accepted'],
+    ['a NUL', '{"result": {"name": "as.up.data.forward", "data": {"x": "a\\u0000"}}}', 'NUL characters (\\u0000) are not accepted'],
   ])('reports %s as invalid', (_case, line, reason) => {
     expect(parseStreamMessage(line)).toEqual({ kind: 'invalid', reason });
   });

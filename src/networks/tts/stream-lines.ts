@@ -1,3 +1,4 @@
+import { unstorableText } from '../../common/storable-text';
 /*
  * The TTS events stream is not real Server-Sent Events: each message is one compact JSON object
  * on its own line, separated by `\n` (application/json) or by a blank line (text/event-stream).
@@ -79,6 +80,8 @@ export function parseStreamMessage(line: string): StreamMessage {
     return { kind: 'invalid', reason: `not JSON: ${abbreviate(line)}` };
   }
   if (!isObject(message)) return { kind: 'invalid', reason: `not a JSON object: ${abbreviate(line)}` };
+  const unstorable = unstorableText(message);
+  if (unstorable) return { kind: 'invalid', reason: unstorable };
   if ('result' in message) {
     return isObject(message.result) ? { kind: 'event', event: message.result } : { kind: 'invalid', reason: 'result: expected an object' };
   }

@@ -1,0 +1,18 @@
+/**
+ * Why Postgres could not store this value's text, or null. Postgres keeps neither NUL nor a lone
+ * UTF-16 surrogate (which JSON can carry as "\ud800") in text or jsonb: such input is refused
+ * where it arrives, rather than failing at the store along with the events stored beside it.
+ */
+export function unstorableText(value: unknown, depth = 0): string | null {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) return 'NUL characters (\\u0000) are not accepted';
+    if (!value.isWellFormed()) return 'text must be valid Unicode: a lone surrogate (such as \\ud800) is not accepted';
+    return null;
+  }
+  if (value === null || typeof value !== 'object' || depth > 64) return null;
+  for (const key in value) {
+    const problem = unstorableText(key) ?? unstorableText((value as Record<string, unknown>)[key], depth + 1);
+    if (problem) return problem;
+  }
+  return null;
+}
