@@ -25,3 +25,6 @@ export function mapOrBadRequest<T>(map: () => T): T {
     throw error;
   }
 }
+
+/** An ISO 8601 time with its offset, from year 1 on: Postgres has no year 0, which JavaScript and the format allow. */
+export const isoTimestamp = z.iso.datetime({ offset: true }).refine((time) => !time.startsWith('0000'), 'must be a time from year 1 on');

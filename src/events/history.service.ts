@@ -1,6 +1,7 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { z } from 'zod';
 import { Page, pageQuerySchema } from '../common/pagination';
+import { isoTimestamp } from '../common/validation';
 import { PrismaService } from '../database/prisma.service';
 import { EventStore } from './event-store.service';
 import { EVENT_TYPES, NETWORKS, NormalizedEvent } from './normalized-event';
@@ -17,8 +18,8 @@ export const historyQuerySchema = pageQuerySchema.extend({
     .optional(),
   deviceId: z.uuid().optional(),
   /** Only events the network received at or after / before this time. */
-  from: z.iso.datetime({ offset: true }).optional(),
-  to: z.iso.datetime({ offset: true }).optional(),
+  from: isoTimestamp.optional(),
+  to: isoTimestamp.optional(),
 });
 export type HistoryQuery = z.infer<typeof historyQuerySchema>;
 

@@ -131,6 +131,7 @@ describe('hostile input', () => {
     const auth = { authorization: `Bearer ${TEST_API_KEY}` };
     expect(await send('GET', '/api/events?externalId=%00', undefined, auth)).toBe(400);
     expect(await send('GET', '/api/connections/a%00b', undefined, auth)).toBe(400);
+    expect(await send('GET', '/api/events?from=0000-01-01T00:00:00Z', undefined, auth)).toBe(400);
     expect(await send('POST', target.path, JSON.stringify({ ...heliumUplink, name: 'a\u0000b' }), headers)).toBe(400);
     expect(await send('POST', `/ingest/sigfox/${ids.sigfox}/data`, 'device=1A&time=1700000000&data=01%00', { 'content-type': 'application/x-www-form-urlencoded', 'x-bridge-token': tokens.sigfox })).toBe(400);
     // Nor a lone UTF-16 surrogate, which JSON can carry ("\ud800"): refused, and the valid

@@ -122,6 +122,7 @@ describe('TTS webhook', () => {
       ['no end_device_ids', () => webhook({ ...body(), end_device_ids: undefined }), 400, /end_device_ids/],
       ['no message at all', () => webhook({ end_device_ids: body().end_device_ids, received_at: new Date().toISOString() }), 400, /exactly one of/],
       ['truncated JSON', () => webhook('{"end_device_ids": {"device_id"'), 400, /JSON/i],
+      ['a received_at in year 0 (Postgres has none)', () => webhook(withUplink({ received_at: '0000-06-01T00:00:00Z' })), 400, /uplink_message\.received_at: must be a time from year 1 on/],
       ['a missing token', () => webhook(body(), {}), 401, /token/],
       ['a wrong token', () => webhook(body(), { 'x-bridge-token': 'ing_wrong' }), 401, /token/],
       ['an unknown connection', () => bridge.post('/ingest/tts/no-such-connection', body(), { 'x-bridge-token': token }), 404, /no-such-connection/],

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isBase64 } from '../../common/bytes';
+import { isoTimestamp } from '../../common/validation';
 
 /*
  * The Things Stack speaks proto3 JSON: fields whose value is 0, "" or false are left out, 64-bit
@@ -9,7 +10,6 @@ import { isBase64 } from '../../common/bytes';
  * parsed body is still the body as received.
  */
 
-const timestamp = z.iso.datetime({ offset: true });
 const base64 = z.string().refine(isBase64, { error: 'Invalid base64' });
 const hexOfLength = (length: number) =>
   z.string().regex(new RegExp(`^[0-9A-Fa-f]{${length}}$`), { error: `Invalid hex: expected ${length} hex digits` });
@@ -69,13 +69,13 @@ const uplinkMessageSchema = z.looseObject({
   decoded_payload: z.record(z.string(), z.unknown()).optional(),
   rx_metadata: z.array(rxMetadataSchema).optional(),
   settings: txSettingsSchema.optional(),
-  received_at: timestamp.optional(),
+  received_at: isoTimestamp.optional(),
   confirmed: z.boolean().optional(),
 });
 
 const joinAcceptSchema = z.looseObject({
   session_key_id: base64.optional(),
-  received_at: timestamp.optional(),
+  received_at: isoTimestamp.optional(),
 });
 
 /** Reported back for the bridge's correlation id; the rest is hashed as it came. */
@@ -130,7 +130,7 @@ export const applicationUpSchema = z
   .looseObject({
     end_device_ids: endDeviceIdsSchema,
     correlation_ids: z.array(z.string()).optional(),
-    received_at: timestamp.optional(),
+    received_at: isoTimestamp.optional(),
     simulated: z.boolean().optional(),
     ...applicationUpMessages,
   })
@@ -160,7 +160,7 @@ export type RxMetadata = z.infer<typeof rxMetadataSchema>;
 /** One event of `POST /api/v3/events`, as found in a `{"result": …}` message. */
 export const ttsStreamEventSchema = z.looseObject({
   name: z.string().min(1),
-  time: timestamp,
+  time: isoTimestamp,
   // Checked where used: the events the bridge ignores may name other entities.
   identifiers: z.array(z.record(z.string(), z.unknown())).optional(),
   data: z.unknown().optional(),
