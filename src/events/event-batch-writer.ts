@@ -35,8 +35,9 @@ export class EventBatchWriter {
       const inserted = await this.insertMany(rows);
       return rows.map((row) => inserted.has(row.id));
     } catch (error) {
-      // One row whose device was just deleted must not fail its neighbours: retry them alone.
-      if (rows.length === 1 || !isForeignKeyViolation(error)) throw error;
+      // One row Postgres refuses (its device just deleted, a value it cannot store) must not fail
+      // its neighbours, other requests' events: retry them alone.
+      if (rows.length === 1 || !isRowError(error)) throw error;
       const results: Array<boolean | ItemFailure> = [];
       for (const row of rows) results.push(await this.insertMany([row]).then((inserted) => inserted.has(row.id), (failure: unknown) => new ItemFailure(failure)));
       return results;
@@ -60,6 +61,11 @@ export class EventBatchWriter {
     });
     return new Set(result.rows.map((row) => row.id));
   }
+}
+
+/** SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation): the row, not the database. */
+function isRowError(error: unknown): boolean {
+  return /^2[23]/.test((error as { code?: string })?.code ?? '');
 }
 
 export function isForeignKeyViolation(error: unknown): boolean {

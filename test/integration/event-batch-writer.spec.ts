@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto';
+import { Pool } from 'pg';
+import { uuid7 } from '../../src/common/uuid7';
+import { EventBatchWriter, EventRow } from '../../src/events/event-batch-writer';
+import { TestBridge } from '../support/bridge';
+import { TEST_DATABASE_URL } from '../support/env';
+
+describe('EventBatchWriter on the real events table', () => {
+  let bridge: TestBridge;
+  const pool = new Pool({ connectionString: TEST_DATABASE_URL });
+  const connectionId = `writer-${randomBytes(3).toString('hex')}`;
+  let deviceId: string;
+
+  beforeAll(async () => {
+    bridge = await TestBridge.start();
+    await bridge.createConnection({ id: connectionId, network: 'helium' });
+    deviceId = uuid7();
+    await pool.query(`INSERT INTO devices (id, connection_id, external_id, origin, updated_at) VALUES ($1, $2, 'AB', 'discovered', now())`, [deviceId, connectionId]);
+  });
+
+  afterAll(async () => {
+    await pool.end();
+    await bridge.stop();
+  });
+
+  const row = (dedupKey: string, time = new Date()): EventRow => ({
+    id: uuid7(),
+    connection_id: connectionId,
+    device_id: deviceId,
+    network: 'helium',
+    type: 'uplink',
+    external_id: 'AB',
+    dedup_key: dedupKey,
+    time,
+    received_at: new Date(),
+    body: {},
+    raw: {},
+  });
+
+  it('stores the rows of a batch that one row Postgres refuses would have failed, and fails only that one', async () => {
+    const writer = new EventBatchWriter(pool);
+    // The first insert runs alone; the next ones gather into one batch behind it.
+    const outcomes = await Promise.allSettled([
+      writer.insert(row('first')),
+      writer.insert(row('good-1')),
+      writer.insert(row('year-0', new Date('0000-06-01T00:00:00Z'))), // a valid JavaScript date, not a Postgres one
+      writer.insert(row('good-2')),
+      writer.insert(row('first')),
+    ]);
+    expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as { code: string }).code))).toEqual([true, true, '22008', true, false]);
+    const { rows } = await pool.query('SELECT dedup_key FROM events WHERE connection_id = $1 ORDER BY dedup_key', [connectionId]);
+    expect(rows.map((r) => r.dedup_key)).toEqual(['first', 'good-1', 'good-2']);
+  });
+});
