@@ -159,7 +159,8 @@ function ingestRequest(base: string, suffix: string, tokens: Record<string, stri
         body: JSON.stringify({ dev_eui: devEui, devaddr: '01', fcnt: n, port: 1, payload: 'AQI=', reported_at: Date.now(), hotspots: [{ id: 'h1', rssi: -80, snr: 5 }] }),
       };
     case 1: {
-      const device = (n % 50).toString(16).toUpperCase() + 'F';
+      // Written as the bridge names Sigfox devices (no leading zero), so the key matches the event's.
+      const device = ((n % 50) + 1).toString(16).toUpperCase() + 'F';
       return {
         key: `sigfox:${device}:${n % 4096}`,
         url: `${base}/ingest/sigfox/fault-sigfox-${suffix}/data`,
