@@ -3,6 +3,11 @@
  * UTF-16 surrogate (which JSON can carry as "\ud800") in text or jsonb: such input is refused
  * where it arrives, rather than failing at the store along with the events stored beside it.
  */
+/** Text made storable where it must be kept whatever it holds (a refused command, quoted): NUL and lone surrogates become U+FFFD. */
+export function storableText(text: string): string {
+  return text.toWellFormed().replaceAll('\u0000', '\ufffd');
+}
+
 export function unstorableText(value: unknown, depth = 0): string | null {
   if (typeof value === 'string') {
     if (value.includes('\u0000')) return 'NUL characters (\\u0000) are not accepted';

@@ -1,5 +1,6 @@
 import { HttpException, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { storableText } from '../common/storable-text';
 import { describeIssues } from '../common/validation';
 import { Settings } from '../config/settings';
 import type { Network } from '../events/normalized-event';
@@ -79,7 +80,7 @@ export class DownlinkCommands implements OnApplicationBootstrap, OnModuleDestroy
       const [device] = devices;
       const refuse = async (reason: string) => {
         this.logger.warn(`downlink command on ${topic} refused: ${reason}`);
-        await this.downlinks.reportRefusedCommand(device, reason, { topic, command: payload.toString('utf8').slice(0, 1024) });
+        await this.downlinks.reportRefusedCommand(device, reason, { topic, command: storableText(payload.toString('utf8').slice(0, 1024)) });
       };
       if (parsed === undefined) return await refuse(payload.length > MAX_COMMAND_BYTES ? `larger than ${MAX_COMMAND_BYTES} bytes` : 'not JSON');
       const command = mqttDownlinkCommandSchema.safeParse(parsed);

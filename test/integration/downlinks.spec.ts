@@ -422,7 +422,9 @@ describe('downlinks over REST and MQTT, per network', () => {
       await command('helium', device.externalId, { port: 0, payloadHex: '01' });
       await command('helium', device.externalId, '{"port": 1, "payloadHex": ');
       await command('helium', device.externalId, { port: 1, payloadHex: '01', payloadBase64: 'AQ==' });
-      await events.waitFor(() => events.on(errorTopic).length === 3);
+      // Bytes Postgres could not keep in the error event's raw copy of the command: NUL, and a 😀 cut in half at 1,024 characters.
+      await command('helium', device.externalId, `{"port": 1, "payloadHex": "01\u0000${'x'.repeat(993)}😀"}`);
+      await events.waitFor(() => events.on(errorTopic).length === 4);
       const infos = events.on(errorTopic).map((m) => (m.payload as Json).ack.info as string);
       expect(infos).toEqual(
         expect.arrayContaining([
@@ -431,6 +433,7 @@ describe('downlinks over REST and MQTT, per network', () => {
           expect.stringMatching(/^downlink command refused: payloadHex: give exactly one/),
         ]),
       );
+      expect(infos.filter((info) => info === 'downlink command refused: not JSON')).toHaveLength(2);
       expect(events.on(errorTopic)[0].payload).toMatchObject({ type: 'error', network: 'helium', device: { id: device.id } });
       expect((await listDownlinks(device.id)).data).toEqual([]);
     });
