@@ -1,3 +1,5 @@
+import { storableText } from '../common/storable-text';
+
 /**
  * The small HTTP layer the networks' API clients share: JSON in and out, a timeout, and every
  * failure turned into a NetworkError that says whether trying again can help and when.
@@ -99,7 +101,8 @@ export class HttpClient {
     const body = parseBody(await response.text().catch(() => ''));
     if (response.ok || request.accept?.includes(response.status)) return { status: response.status, body: body as T };
     const text = this.options.errorMessage(body) ?? (typeof body === 'string' && body ? body.slice(0, 300) : response.statusText);
-    throw new NetworkError(response.status, `HTTP ${response.status}: ${text}`, retryAfterMs(response.headers));
+    // The message is kept on the device (sync error), where Postgres takes no NUL.
+    throw new NetworkError(response.status, `HTTP ${response.status}: ${storableText(text)}`, retryAfterMs(response.headers));
   }
 
   private url(request: HttpRequest): URL {

@@ -107,10 +107,11 @@ describe('provisioning sync to the networks', () => {
     });
 
     it('fails at once on a 4xx other than 429, with the network message', async () => {
-      fakes.helium.failNext({ method: 'POST', path: /^\/api\/v1\/devices$/, status: 422, body: { errors: { error: ['name: Name cannot be blank'] } } });
+      // (A NUL in the network's message would not fit the device row: it is replaced.)
+      fakes.helium.failNext({ method: 'POST', path: /^\/api\/v1\/devices$/, status: 422, body: { errors: { error: ['name: Name cannot be blank\u0000'] } } });
       const device = await create({ connectionId: conn.helium, name: 'refused', devEui: randomEui(), joinEui: JOIN_EUI, appKey: randomKey() });
       const failed = await settled(bridge, device.id);
-      expect(failed.sync).toEqual({ state: 'failed', networkId: null, error: 'HTTP 422: name: Name cannot be blank', attempts: 1 });
+      expect(failed.sync).toEqual({ state: 'failed', networkId: null, error: 'HTTP 422: name: Name cannot be blank\ufffd', attempts: 1 });
       // The 422 made the bridge look for a device it might have created before; there was none.
       expect(calls(fakes.helium.requests)).toEqual(['POST /api/v1/devices', 'GET /api/v1/devices']);
 

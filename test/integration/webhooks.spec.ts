@@ -20,6 +20,7 @@ class Receiver {
   /** Statuses for the next requests, in order; after them, `status`. */
   failures: number[] = [];
   status = 200;
+  failureBody = 'receiver says no';
   delayMs = 0;
   answered = 0;
 
@@ -39,7 +40,7 @@ class Receiver {
         receiver.requests.push({ path: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
         if (receiver.delayMs) await sleep(receiver.delayMs);
         const status = receiver.failures.shift() ?? receiver.status;
-        res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'receiver says no');
+        res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : receiver.failureBody);
         receiver.answered++;
       });
     });
@@ -344,6 +345,8 @@ describe('Signed webhooks', () => {
     const flaky = await Receiver.start();
     try {
       flaky.failures = [503, 503, 503];
+      // Kept in the delivery log, where Postgres takes no NUL.
+      flaky.failureBody = 'busy\u0000now';
       const webhook = await createWebhook({ url: flaky.url, events: ['uplink'], connectionIds: [connectionId] });
       const event = await ingestUplink();
 
@@ -352,7 +355,7 @@ describe('Signed webhooks', () => {
         const delivery = await deliveryOf(webhook.id, event.id);
         return delivery && delivery.attempts >= 1 && delivery.status === 'pending' && delivery;
       }, 'a failed attempt');
-      expect(failing).toMatchObject({ lastStatusCode: 503, lastError: expect.stringContaining('HTTP 503'), nextAttemptAt: expect.any(String) });
+      expect(failing).toMatchObject({ lastStatusCode: 503, lastError: 'HTTP 503: busy\ufffdnow', nextAttemptAt: expect.any(String) });
 
       const delivery = await waitUntil(async () => {
         const current = await deliveryOf(webhook.id, event.id);

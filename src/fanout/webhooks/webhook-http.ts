@@ -2,6 +2,7 @@ import { lookup, type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { storableText } from '../../common/storable-text';
 
 /**
  * Addresses a webhook must not reach unless WEBHOOK_ALLOW_PRIVATE: whoever can create a webhook
@@ -100,7 +101,7 @@ export function postJson(url: string, body: string, headers: Record<string, stri
         });
         // The status decides the outcome; a body cut short or aborted does not change it.
         response.on('close', () =>
-          resolve({ statusCode: response.statusCode ?? 0, bodyStart: Buffer.concat(chunks).subarray(0, BODY_START_BYTES).toString('utf8') }),
+          resolve({ statusCode: response.statusCode ?? 0, bodyStart: storableText(Buffer.concat(chunks).subarray(0, BODY_START_BYTES).toString('utf8')) }),
         );
         response.on('error', () => undefined);
       },
