@@ -79,7 +79,8 @@ export class DevicesService {
     const rows = await this.prisma.device.findMany({
       where: {
         connectionId: query.connectionId,
-        externalId: query.externalId,
+        // With the network named, its own spelling rules apply (a Sigfox id may come zero-padded).
+        externalId: query.externalId && this.networks.canonicalExternalId(query.network, query.externalId),
         syncState: query.syncState,
         labels: query.label ? { has: query.label } : undefined,
         connection: query.network ? { network: query.network } : undefined,

@@ -107,8 +107,7 @@ export class DownlinkCommands implements OnApplicationBootstrap, OnModuleDestroy
       this.logger.warn(`downlink command on ${topic} dropped: unknown network "${network}"`);
       return null;
     }
-    const canonical = this.networks.get(network).canonicalExternalId?.(externalId) ?? externalId.toUpperCase();
-    return { network: network as Network, externalId: canonical };
+    return { network: network as Network, externalId: this.networks.canonicalExternalId(network as Network, externalId) };
   }
 
   onModuleDestroy(): void {

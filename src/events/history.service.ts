@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { Page, pageQuerySchema } from '../common/pagination';
 import { isoTimestamp } from '../common/validation';
 import { PrismaService } from '../database/prisma.service';
+import { NetworkRegistry } from '../networks/network-registry';
 import { EventStore } from './event-store.service';
 import { EVENT_TYPES, NETWORKS, NormalizedEvent } from './normalized-event';
 
@@ -28,6 +29,7 @@ export class HistoryService {
   constructor(
     private readonly prisma: PrismaService,
     private readonly store: EventStore,
+    private readonly networks: NetworkRegistry,
   ) {}
 
   /** Newest first; ids are UUIDv7, so id order is arrival order and a stable cursor. */
@@ -37,7 +39,8 @@ export class HistoryService {
         type: query.type,
         network: query.network,
         connectionId: query.connectionId,
-        externalId: query.externalId,
+        // With the network named, its own spelling rules apply (a Sigfox id may come zero-padded).
+        externalId: query.externalId && this.networks.canonicalExternalId(query.network, query.externalId),
         deviceId: query.deviceId,
         before: query.cursor,
         from: query.from ? new Date(query.from) : undefined,

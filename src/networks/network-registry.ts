@@ -17,6 +17,11 @@ export class NetworkRegistry {
     return adapter;
   }
 
+  /** A device id as a user wrote it → the device's `externalId` on that network (upper case when the network is not known). */
+  canonicalExternalId(network: Network | undefined, externalId: string): string {
+    return (network && this.get(network).canonicalExternalId?.(externalId)) || externalId.toUpperCase();
+  }
+
   has(network: string): boolean {
     return this.adapters.has(network as Network);
   }

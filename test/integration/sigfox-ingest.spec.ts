@@ -162,6 +162,11 @@ describe('Sigfox callbacks', () => {
       // raw is the body as Sigfox sent it, padding included.
       expect(stored[0].raw.device).toBe('002C');
       expect(stored[1].raw.device).toBe('0000002C');
+
+      // Filters naming the network take the id as Sigfox or a user writes it.
+      expect((await events('network=sigfox&externalId=0002c&type=uplink')).map((e) => e.id).sort()).toEqual(stored.map((e) => e.id).sort());
+      const listed = (await (await bridge.api('GET', `/api/devices?connectionId=${connectionId}&network=sigfox&externalId=002C`)).json()).data;
+      expect(listed.map((d: Json) => d.id)).toEqual([devices[0].id]);
     });
 
     it('answers a BIDIR callback from "002C" with the downlink queued for 2C, keyed "002C" as Sigfox sent it', async () => {
