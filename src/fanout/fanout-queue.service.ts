@@ -8,7 +8,7 @@ import type { StoredEvent } from '../events/event-store.service';
 
 export const FANOUT_QUEUE = 'fanout';
 
-/** A batch of stored events to publish: the events that one insert committed together. */
+/** Stored events to publish together: those stored while the previous job was being added. */
 export interface PublishJob {
   eventIds: string[];
 }
@@ -16,7 +16,7 @@ export interface PublishJob {
 const REQUEUE_BATCH = 200;
 
 /**
- * Puts stored events on the fan-out queue, one job per batch of events stored together.
+ * Puts stored events on the fan-out queue, many events to a job under load.
  * Losing an enqueue is safe: the worker's sweeper re-enqueues whatever stays unpublished.
  */
 @Injectable()
