@@ -304,8 +304,9 @@ describe('TTS events stream', () => {
       tts.pushEvent(connection.uplink(4));
       await eventually('the stream on the surviving process', () => connection.requests().length, (n) => n > requestsBefore, 10_000);
       const takeover = connection.requests().at(-1)!;
-      // The lease outlives its last renewal by at most leaseMs, and the survivor looks every half lease.
-      expect(takeover.at - killedAt).toBeLessThan(leaseMs * 1.5 + 1000);
+      // The lease outlives its last renewal by at most leaseMs, and the survivor looks every half
+      // lease (about 0.9 s here); 3 s more is slack for a busy machine, not a speed target.
+      expect(takeover.at - killedAt).toBeLessThan(leaseMs * 1.5 + 3000);
       expect(Date.parse(takeover.request.after ?? '')).toBe(lastBeforeKill - 1);
       await tts.waitForStreams(1);
       tts.pushEvent(connection.uplink(5));
