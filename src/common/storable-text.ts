@@ -1,13 +1,13 @@
-/**
- * Why Postgres could not store this value's text, or null. Postgres keeps neither NUL nor a lone
- * UTF-16 surrogate (which JSON can carry as "\ud800") in text or jsonb: such input is refused
- * where it arrives, rather than failing at the store along with the events stored beside it.
- */
 /** Text made storable where it must be kept whatever it holds (a refused command, quoted): NUL and lone surrogates become U+FFFD. */
 export function storableText(text: string): string {
   return text.toWellFormed().replaceAll('\u0000', '\ufffd');
 }
 
+/**
+ * Why Postgres could not store this value's text, or null. Postgres keeps neither NUL nor a lone
+ * UTF-16 surrogate (which JSON can carry as "\ud800") in text or jsonb: such input is refused
+ * where it arrives, rather than failing at the store along with the events stored beside it.
+ */
 export function unstorableText(value: unknown, depth = 0): string | null {
   if (typeof value === 'string') {
     if (value.includes('\u0000')) return 'NUL characters (\\u0000) are not accepted';

@@ -33,8 +33,8 @@ export class SigfoxIngestService {
   async receive(connection: OpenConnection, kind: SigfoxCallbackKind, body: unknown): Promise<SigfoxAnswer> {
     if (kind === 'error') return this.store(connection, mapOrBadRequest(() => [mapErrorCallback(body)]));
     if (kind === 'service') return this.receiveService(connection, body);
-    const sentDeviceId = typeof (body as { device?: unknown })?.device === 'string' ? (body as { device: string }).device : '';
-    const decoder = await this.decoderFor(connection, canonicalSigfoxId(sentDeviceId.trim()));
+    const sentDeviceId = typeof (body as { device?: unknown })?.device === 'string' ? (body as { device: string }).device.trim() : '';
+    const decoder = await this.decoderFor(connection, canonicalSigfoxId(sentDeviceId));
     const events = mapOrBadRequest(() => mapDataCallback(body, decoder));
     const stored = await this.ingest.accept(connection, events);
     const uplink = events[0];
@@ -42,7 +42,7 @@ export class SigfoxIngestService {
     if (uplink.uplink?.confirmed && stored[0].isNew) {
       const device = { id: stored[0].deviceId, externalId: uplink.device.externalId, name: null, devEui: null, joinEui: null };
       const downlink = await this.downlinks.takeNextQueued(connection, device);
-      return downlink ? { device: sentDeviceId.trim(), downlinkData: downlink.payloadHex } : null;
+      return downlink ? { device: sentDeviceId, downlinkData: downlink.payloadHex } : null;
     }
     return uplink.uplink?.confirmed ? null : { eventId: stored[0].id, duplicate: !stored[0].isNew };
   }
