@@ -2,14 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@n
 import { STATUS_CODES } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { MetricsService } from '../metrics/metrics.service';
-
-/** Store or queue unreachable: the caller (often a network) should retry, so 503 rather than 500. */
-function isUnavailable(error: unknown): boolean {
-  const text = `${(error as { code?: string })?.code ?? ''} ${(error as Error)?.message ?? ''}`;
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|timeout exceeded when trying to connect|Connection terminated|P1001|P1017|P2024|57P0[123]|53300|Can't reach database|Connection is closed|DriverAdapterError/i.test(
-    text,
-  );
-}
+import { isPostgresUnavailable, isUnavailable } from './unavailable';
 
 /**
  * Every error leaves as `{ statusCode, error, message }` (SPEC §8). Framework errors raised
@@ -35,8 +28,11 @@ export class HttpExceptionFilter implements ExceptionFilter {
       statusCode = (exception as { statusCode: number }).statusCode;
       message = (exception as Error).message;
     } else if (isUnavailable(exception)) {
+      // Store or queue unreachable: the caller should retry, so 503 rather than 500.
       statusCode = 503;
-      message = 'storage temporarily unavailable, retry later';
+      message = isPostgresUnavailable(exception)
+        ? 'Postgres is unreachable and this request needs it; retry later (ingest goes on into the journal)'
+        : 'storage temporarily unavailable, retry later';
       this.logger.warn(`unavailable: ${(exception as Error)?.message}`);
     } else {
       statusCode = 500;

@@ -4,15 +4,26 @@ import { randomFillSync } from 'node:crypto';
 const pool = Buffer.alloc(4096);
 let poolOffset = pool.length;
 
-/** RFC 9562 UUIDv7: time-ordered, so ids sort by creation time and index well. */
+/** The millisecond of the last id, and the counter in its 12 `rand_a` bits. */
+let lastMs = -1;
+let counter = 0;
+
+/**
+ * RFC 9562 UUIDv7: time-ordered, so ids sort by creation time and index well. Ids made in the same
+ * millisecond count up in `rand_a` (RFC 9562 method 1), so that they sort in the order they were made.
+ */
 export function uuid7(now = Date.now()): string {
   if (poolOffset === pool.length) {
     randomFillSync(pool);
     poolOffset = 0;
   }
   const bytes = pool.subarray(poolOffset, (poolOffset += 16));
+  // A fresh millisecond starts the counter low enough to leave room for 2048 more ids.
+  counter = now === lastMs && counter < 0xfff ? counter + 1 : ((bytes[6] << 8) | bytes[7]) & 0x7ff;
+  lastMs = now;
   bytes.writeUIntBE(now, 0, 6);
-  bytes[6] = (bytes[6] & 0x0f) | 0x70;
+  bytes[6] = 0x70 | (counter >> 8);
+  bytes[7] = counter & 0xff;
   bytes[8] = (bytes[8] & 0x3f) | 0x80;
   const hex = bytes.toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;

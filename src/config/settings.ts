@@ -45,6 +45,12 @@ const settingsSchema = z
      * becomes a new event. Longer than any network re-delivers (stream replays, MQTT sessions).
      */
     EVENT_IDENTITY_TTL_HOURS: z.coerce.number().min(0.01).max(24 * 365).default(48),
+    /** Where an api process journals the events it accepted while Postgres was unreachable or slow (SPEC §3). */
+    JOURNAL_DIR: z.string().min(1).default('./data/journal'),
+    /** Beyond this many bytes the journal is full and ingest answers 503. */
+    JOURNAL_MAX_BYTES: z.coerce.number().int().min(64 * 1024).default(1024 ** 3),
+    /** An ingest that Postgres has not committed within this bound is journaled (the networks give up at ~5 s). */
+    JOURNAL_STORE_TIMEOUT_MS: z.coerce.number().int().min(50).max(4000).default(1500),
     /** Requests per second accepted per connection by each api process (429 beyond; 0: no limit). */
     INGEST_RATE_LIMIT: z.coerce.number().int().min(0).default(5000),
     /** Ingest bodies above this many bytes are refused with 413. */

@@ -1,14 +1,19 @@
-import { ConflictException, Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
+import { ConflictException, Injectable, Logger, NotFoundException, OnApplicationBootstrap, OnModuleDestroy, UnauthorizedException } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import { matchesHash, sha256Hex } from '../common/constant-time';
+import { PeriodicTask } from '../common/job-queues';
 import { SecretBox } from '../common/secret-box';
+import { settleWithin } from '../common/settle-within';
+import { isPostgresUnavailable } from '../common/unavailable';
 import { parseOrBadRequest } from '../common/validation';
 import { Settings } from '../config/settings';
 import { PrismaService } from '../database/prisma.service';
 import type { Network } from '../events/normalized-event';
 import { Connection, Prisma } from '../generated/prisma/client';
 import { NetworkRegistry } from '../networks/network-registry';
+import { ConnectionRecord, ConnectionSnapshot } from './connection-snapshot';
 import { CreateConnectionInput, UpdateConnectionInput } from './connection.schema';
 import { IngestRateLimiter } from './ingest-rate-limiter';
 
@@ -25,11 +30,17 @@ export type ConnectionChange = { kind: 'upserted' | 'deleted'; id: string };
 
 /** How long an instance trusts its cached copy of a connection that another instance may change. */
 const CACHE_TTL_MS = 5000;
+const SNAPSHOT_INTERVAL_MS = 60_000;
 
 @Injectable()
-export class ConnectionsService {
+export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly cache = new Map<string, { connection: OpenConnection | null; expires: number }>();
   private readonly listeners: Array<(change: ConnectionChange) => void> = [];
+  /** Only where ingest is served: a worker keeps no journal. */
+  private readonly snapshot?: ConnectionSnapshot;
+  private readonly readTimeoutMs: number;
+  private snapshotTask?: PeriodicTask;
+  private readonly logger = new Logger(ConnectionsService.name);
 
   constructor(
     private readonly prisma: PrismaService,
@@ -37,7 +48,23 @@ export class ConnectionsService {
     private readonly networks: NetworkRegistry,
     private readonly config: ConfigService<Settings, true>,
     private readonly rateLimiter: IngestRateLimiter,
-  ) {}
+  ) {
+    if (config.get('BRIDGE_ROLE', { infer: true }) !== 'worker') this.snapshot = ConnectionSnapshot.in(resolve(config.get('JOURNAL_DIR', { infer: true })));
+    this.readTimeoutMs = config.get('JOURNAL_STORE_TIMEOUT_MS', { infer: true });
+  }
+
+  /** Where ingest is served, every connection is copied to disk at start and every minute after. */
+  onApplicationBootstrap(): void {
+    if (!this.snapshot) return;
+    const snapshot = this.snapshot;
+    const refresh = async () => snapshot.replaceAll((await this.prisma.connection.findMany({ orderBy: { id: 'asc' } })).map(recordOf));
+    this.snapshotTask = new PeriodicTask('connection snapshot', SNAPSHOT_INTERVAL_MS, refresh, this.logger).start();
+    void refresh().catch(() => undefined);
+  }
+
+  onModuleDestroy(): void {
+    this.snapshotTask?.stop();
+  }
 
   /** Lets the TTS stream manager follow connections without a restart. */
   onChange(listener: (change: ConnectionChange) => void): void {
@@ -60,7 +87,7 @@ export class ConnectionsService {
           ingestTokenHash: sha256Hex(ingestToken),
         },
       });
-      this.changed({ kind: 'upserted', id: row.id });
+      this.changed({ kind: 'upserted', id: row.id }, row);
       return { ...this.present(row), ingestToken };
     } catch (error) {
       if ((error as { code?: string }).code === 'P2002') throw new ConflictException(`connection "${input.id}" already exists`);
@@ -93,21 +120,21 @@ export class ConnectionsService {
       // A changed connection gets a fresh chance: a stream stopped for bad credentials restarts.
       data: { name: input.name, settings: plain as Prisma.InputJsonObject, secrets: this.secrets.seal(secret), streamError: null },
     });
-    this.changed({ kind: 'upserted', id });
+    this.changed({ kind: 'upserted', id }, updated);
     return this.present(updated);
   }
 
   async remove(id: string): Promise<void> {
     await this.findRow(id);
     await this.prisma.connection.delete({ where: { id } });
-    this.changed({ kind: 'deleted', id });
+    this.changed({ kind: 'deleted', id }, null);
   }
 
   /** Replaces the ingest token; install passes the one it has just given the network. */
   async rotateToken(id: string, ingestToken = newIngestToken()) {
     await this.findRow(id);
-    await this.prisma.connection.update({ where: { id }, data: { ingestTokenHash: sha256Hex(ingestToken) } });
-    this.changed({ kind: 'upserted', id });
+    const row = await this.prisma.connection.update({ where: { id }, data: { ingestTokenHash: sha256Hex(ingestToken) } });
+    this.changed({ kind: 'upserted', id }, row);
     return { ingestToken };
   }
 
@@ -134,20 +161,38 @@ export class ConnectionsService {
     return connection;
   }
 
-  /** The connection with its secrets, cached briefly: ingest looks it up on every request. */
+  /**
+   * The connection with its secrets, cached briefly: ingest looks it up on every request. When
+   * Postgres is unavailable or slow, the last copy this process saw (in memory, else on disk)
+   * serves, so that ingest goes on into the journal.
+   */
   async open(id: string): Promise<OpenConnection | null> {
     const hit = this.cache.get(id);
     if (hit && hit.expires > Date.now()) return hit.connection;
+    const known = hit ? hit.connection : await this.snapshot?.get(id).then((record) => record && this.opened(record));
+    if (known === undefined) return this.read(id);
+    const read = await settleWithin(this.read(id), this.readTimeoutMs);
+    if (read.kind === 'done') return read.value;
+    if (read.kind === 'failed' && !isPostgresUnavailable(read.error)) throw read.error;
+    return known;
+  }
+
+  private async read(id: string): Promise<OpenConnection | null> {
     const row = await this.prisma.connection.findUnique({ where: { id } });
-    const connection = row && {
+    const connection = row && this.opened(row);
+    this.cache.set(id, { connection, expires: Date.now() + CACHE_TTL_MS });
+    void this.snapshot?.remember(id, row && recordOf(row));
+    return connection;
+  }
+
+  private opened(row: ConnectionRecord): OpenConnection {
+    return {
       id: row.id,
       network: row.network as Network,
       name: row.name,
       settings: { ...(row.settings as Record<string, unknown>), ...this.secrets.open(row.secrets) },
       ingestTokenHash: row.ingestTokenHash,
     };
-    this.cache.set(id, { connection, expires: Date.now() + CACHE_TTL_MS });
-    return connection;
   }
 
   private async findRow(id: string): Promise<Connection> {
@@ -156,8 +201,9 @@ export class ConnectionsService {
     return row;
   }
 
-  private changed(change: ConnectionChange): void {
+  private changed(change: ConnectionChange, row: Connection | null): void {
     this.cache.delete(change.id);
+    void this.snapshot?.remember(change.id, row && recordOf(row));
     for (const listener of this.listeners) listener(change);
   }
 
@@ -190,6 +236,10 @@ export class ConnectionsService {
       updatedAt: row.updatedAt,
     };
   }
+}
+
+function recordOf(row: Connection): ConnectionRecord {
+  return { id: row.id, network: row.network, name: row.name, settings: row.settings, secrets: row.secrets, ingestTokenHash: row.ingestTokenHash };
 }
 
 export function newIngestToken(): string {

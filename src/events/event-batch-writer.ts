@@ -58,16 +58,17 @@ export class EventBatchWriter {
   private async insertMany(rows: EventRow[]): Promise<Set<string>> {
     const result = await this.pool.query<{ id: string }>({
       name: 'insert-events',
-      // Within a batch the first of a key claims it; the others come back as copies.
-      text: `WITH batch AS (
-               SELECT * FROM jsonb_to_recordset($1::jsonb) AS batch(id uuid, connection_id text, device_id uuid, network text,
+      // Within a batch one event of a key claims it (the lowest id: the earliest, to the millisecond); the others come back as copies.
+      text: `WITH firsts AS (
+               SELECT DISTINCT ON (connection_id, dedup_key) *
+               FROM jsonb_to_recordset($1::jsonb) AS batch(id uuid, connection_id text, device_id uuid, network text,
                     type text, external_id text, dedup_key text, time timestamptz, received_at timestamptz, body jsonb, raw jsonb,
                     window_ms integer)
+               ORDER BY connection_id, dedup_key, id
              ),
              claimed AS (
                INSERT INTO event_identities AS known (connection_id, identity_key, event_id, event_time, window_ms, expires_at)
-               SELECT DISTINCT ON (connection_id, dedup_key) connection_id, dedup_key, id, time, window_ms, now() + $2 * interval '1 millisecond'
-               FROM batch ORDER BY connection_id, dedup_key, id
+               SELECT connection_id, dedup_key, id, time, window_ms, now() + $2 * interval '1 millisecond' FROM firsts
                ON CONFLICT (connection_id, identity_key) DO UPDATE
                  SET event_id = EXCLUDED.event_id, event_time = EXCLUDED.event_time, window_ms = EXCLUDED.window_ms, expires_at = EXCLUDED.expires_at
                  WHERE known.expires_at <= now() OR abs(extract(epoch FROM EXCLUDED.event_time - known.event_time) * 1000) > known.window_ms
@@ -75,7 +76,7 @@ export class EventBatchWriter {
              )
              INSERT INTO events (id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw)
              SELECT id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw
-             FROM batch WHERE id IN (SELECT event_id FROM claimed)
+             FROM firsts WHERE id IN (SELECT event_id FROM claimed)
              RETURNING id`,
       values: [JSON.stringify(rows), this.identityTtlMs],
     });

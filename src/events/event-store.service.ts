@@ -70,15 +70,17 @@ export class EventStore {
    * Stores each event once per identity (SPEC §4); a copy only adds its gateways to the event it
    * is a copy of. Resolves once every event is committed.
    */
-  async store(connection: OpenConnection, incoming: IncomingEvent[], context: IngestContext = {}, receivedAt = new Date()): Promise<StoredEvent[]> {
+  async store(connection: OpenConnection, incoming: IncomingEvent[], context: IngestContext = {}, receivedAt = new Date(), ids?: string[]): Promise<StoredEvent[]> {
     const stored: StoredEvent[] = [];
-    for (const event of incoming) {
+    for (const [index, event] of incoming.entries()) {
+      // Given when the event was journaled first: replayed, it keeps the id its request was answered with.
+      const id = ids?.[index] ?? uuid7(receivedAt.getTime());
       const seen = { at: receivedAt, downlinkUrl: context.downlinkUrl, fromDevice: !event.type.startsWith('downlink.') };
       let device = await this.devices.resolve(connection.id, event.device, seen);
       // A copy's identity can lapse between the insert and the merge (it expired, or its holder
       // was a copy in the same batch but out of its window): then the event is inserted again.
       for (let attempt = 0; ; attempt++) {
-        const row = toRow(connection, event, device, receivedAt);
+        const row = toRow(id, connection, event, device, receivedAt);
         let isNew: boolean;
         try {
           isNew = await this.writer.insert(row);
@@ -222,7 +224,7 @@ export class EventStore {
   }
 }
 
-function toRow(connection: OpenConnection, event: IncomingEvent, device: DeviceRef, receivedAt: Date): EventRow {
+function toRow(id: string, connection: OpenConnection, event: IncomingEvent, device: DeviceRef, receivedAt: Date): EventRow {
   const body: EventBody = {
     device,
     uplink: event.uplink,
@@ -232,7 +234,7 @@ function toRow(connection: OpenConnection, event: IncomingEvent, device: DeviceR
     location: event.location,
   };
   return {
-    id: uuid7(receivedAt.getTime()),
+    id,
     connection_id: connection.id,
     device_id: device.id,
     network: connection.network,

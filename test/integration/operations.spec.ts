@@ -17,7 +17,7 @@ describe('operations endpoints', () => {
     expect(await (await fetch(`${bridge.url}/health/live`)).json()).toEqual({ status: 'ok' });
     const ready = await fetch(`${bridge.url}/health/ready`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ok', checks: { postgres: 'up', redis: 'up', mqtt: 'up' } });
+    expect(await ready.json()).toEqual({ status: 'ok', checks: { postgres: 'up', redis: 'up', mqtt: 'up', journal: 'idle' }, journal: { depth: 0, bytes: 0, oldestAgeSeconds: 0 } });
   });
 
   it('shows the counters moving after ingest', async () => {

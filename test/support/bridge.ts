@@ -1,4 +1,5 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { rmSync } from 'node:fs';
 import { createApp } from '../../src/app';
 import { TEST_API_KEY, testSettings } from './env';
 
@@ -49,5 +50,6 @@ export class TestBridge {
 
   async stop(): Promise<void> {
     await this.app.close();
+    rmSync(this.settings.JOURNAL_DIR, { recursive: true, force: true });
   }
 }

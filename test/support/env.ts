@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Set by global-setup.ts to this run's own database. */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL as string;
@@ -22,6 +25,8 @@ export function testSettings(overrides: Record<string, string> = {}): Record<str
     SECRETS_KEY: TEST_SECRETS_KEY,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     DEDUP_WINDOW_MS: '150',
+    // Each bridge its own journal: one process per journal directory.
+    JOURNAL_DIR: mkdtempSync(join(tmpdir(), 'lpwan-journal-')),
     ...overrides,
   };
 }

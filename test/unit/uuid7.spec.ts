@@ -8,4 +8,10 @@ describe('uuid7', () => {
     expect([...ids].sort()).toEqual(ids);
     expect(uuid7(0x0123456789ab).slice(0, 13)).toBe('01234567-89ab');
   });
+
+  it('orders the ids of one millisecond as they were made', () => {
+    const ids = Array.from({ length: 1000 }, () => uuid7(1_700_000_000_000));
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual(ids);
+  });
 });

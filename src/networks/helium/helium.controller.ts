@@ -4,7 +4,7 @@ import { Public } from '../../auth/public.decorator';
 import { parseOrBadRequest } from '../../common/validation';
 import { ApiDoc } from '../../docs/api-doc.decorator';
 import { ConnectionsService } from '../../connections/connections.service';
-import { IngestService } from '../../ingest/ingest.service';
+import { ingestAnswer, IngestService } from '../../ingest/ingest.service';
 import { ingestToken } from '../../ingest/ingest-token';
 import { mapHeliumIntegration } from './helium.mapper';
 import { heliumIntegrationSchema } from './helium.schema';
@@ -24,6 +24,6 @@ export class HeliumIngestController {
     const connection = await this.connections.authenticateIngest('helium', connectionId, ingestToken(request));
     const body = parseOrBadRequest(heliumIntegrationSchema, request.body);
     const [stored] = await this.ingest.accept(connection, [mapHeliumIntegration(body, request.body)], { downlinkUrl: body.downlink_url });
-    return { id: stored.id, duplicate: !stored.isNew };
+    return ingestAnswer(stored);
   }
 }

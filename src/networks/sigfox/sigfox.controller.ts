@@ -4,6 +4,7 @@ import { Public } from '../../auth/public.decorator';
 import { ConnectionsService } from '../../connections/connections.service';
 import { ApiDoc } from '../../docs/api-doc.decorator';
 import { ingestToken } from '../../ingest/ingest-token';
+import { ingestAnswer } from '../../ingest/ingest.service';
 import { sigfoxDataCallbackSchema } from './sigfox.schema';
 import { SigfoxCallbackKind, SigfoxIngestService } from './sigfox-ingest.service';
 
@@ -40,6 +41,6 @@ export class SigfoxIngestController {
     const answer = await this.sigfox.receive(connection, kind, body);
     if (answer === null) return reply.status(204).send();
     if ('downlinkData' in answer) return reply.status(200).send({ [answer.device]: { downlinkData: answer.downlinkData } });
-    return reply.status(200).send({ id: answer.eventId, duplicate: answer.duplicate });
+    return reply.status(200).send(ingestAnswer(answer.event));
   }
 }

@@ -2,6 +2,7 @@ import type { Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OpenConnection } from '../../connections/connections.service';
 import type { PrismaService } from '../../database/prisma.service';
+import { isPostgresUnavailable } from '../../common/unavailable';
 import { Prisma } from '../../generated/prisma/client';
 import type { IngestService } from '../../ingest/ingest.service';
 import { parseStreamMessage, StreamLineSplitter } from './stream-lines';
@@ -211,8 +212,13 @@ export class TtsStreamConsumer {
     if (!advanced && !stored) return;
     const lastEventAt = stored ? Prisma.sql`, last_event_at = GREATEST(last_event_at, ${at})` : Prisma.empty;
     // Raw SQL: these columns are the stream's bookkeeping and must not move the connection's updated_at.
+    // The event is durable (stored or journaled): with Postgres down, the position moves on in
+    // memory and reaches Postgres with a later event.
     await this.deps.prisma.$executeRaw`
-      UPDATE connections SET stream_position = GREATEST(stream_position, ${at}) ${lastEventAt} WHERE id = ${this.connection.id}`;
+      UPDATE connections SET stream_position = GREATEST(stream_position, ${at}) ${lastEventAt} WHERE id = ${this.connection.id}`.catch((error: Error) => {
+      if (!isPostgresUnavailable(error)) throw error;
+      this.deps.logger.debug(`TTS stream of connection ${this.connection.id}: position ${at.toISOString()} kept in memory: ${error.message}`);
+    });
   }
 
   private streamRequest() {

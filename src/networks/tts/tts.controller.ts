@@ -4,7 +4,7 @@ import { Public } from '../../auth/public.decorator';
 import { parseOrBadRequest } from '../../common/validation';
 import { ApiDoc } from '../../docs/api-doc.decorator';
 import { ConnectionsService } from '../../connections/connections.service';
-import { IngestService } from '../../ingest/ingest.service';
+import { ingestAnswer, IngestService } from '../../ingest/ingest.service';
 import { ingestToken } from '../../ingest/ingest-token';
 import { mapApplicationUp } from './tts.mapper';
 import { applicationUpSchema } from './tts.schema';
@@ -25,6 +25,6 @@ export class TtsWebhookController {
     const connection = await this.connections.authenticateIngest('tts', connectionId, ingestToken(request));
     const body = parseOrBadRequest(applicationUpSchema, request.body);
     const [stored] = await this.ingest.accept(connection, [mapApplicationUp(body)]);
-    return { id: stored.id, duplicate: !stored.isNew };
+    return ingestAnswer(stored);
   }
 }

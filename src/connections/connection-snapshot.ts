@@ -1,0 +1,76 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+/** The columns of a connection that ingest needs, as stored: secrets stay sealed with SECRETS_KEY. */
+export interface ConnectionRecord {
+  id: string;
+  network: string;
+  name: string;
+  settings: unknown;
+  secrets: string | null;
+  ingestTokenHash: string;
+}
+
+/**
+ * A copy on local disk of the connections this process has served, so that an api process
+ * restarted while Postgres is unreachable still recognizes its networks' requests (and journals
+ * them) instead of refusing them all. Rewritten only when a connection read from Postgres changed.
+ */
+export class ConnectionSnapshot {
+  private records?: Map<string, ConnectionRecord>;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly path: string) {}
+
+  static in(dir: string): ConnectionSnapshot {
+    return new ConnectionSnapshot(join(dir, 'connections.json'));
+  }
+
+  async get(id: string): Promise<ConnectionRecord | undefined> {
+    return (await this.load()).get(id);
+  }
+
+  /** Records what Postgres said of `id` (null: it no longer exists). Never fails the caller. */
+  async remember(id: string, record: ConnectionRecord | null): Promise<void> {
+    const records = await this.load();
+    const known = records.get(id);
+    if (record ? JSON.stringify(known) === JSON.stringify(record) : !known) return;
+    if (record) records.set(id, record);
+    else records.delete(id);
+    await this.save(records);
+  }
+
+  /** Every connection Postgres holds. */
+  async replaceAll(list: ConnectionRecord[]): Promise<void> {
+    const records = await this.load();
+    if (JSON.stringify([...records.values()]) === JSON.stringify(list)) return;
+    this.records = new Map(list.map((record) => [record.id, record]));
+    await this.save(this.records);
+  }
+
+  private async save(records: Map<string, ConnectionRecord>): Promise<void> {
+    const text = JSON.stringify([...records.values()]);
+    this.writing = this.writing
+      .then(async () => {
+        await mkdir(dirname(this.path), { recursive: true });
+        await writeFile(`${this.path}.tmp`, text, { mode: 0o600 });
+        await rename(`${this.path}.tmp`, this.path);
+      })
+      .catch(() => undefined);
+    await this.writing;
+  }
+
+  private async load(): Promise<Map<string, ConnectionRecord>> {
+    if (!this.records) {
+      const text = await readFile(this.path, 'utf8').catch(() => '[]');
+      let list: ConnectionRecord[] = [];
+      try {
+        list = JSON.parse(text) as ConnectionRecord[];
+      } catch {
+        // A damaged copy is no copy: Postgres fills it again.
+      }
+      this.records = new Map(Array.isArray(list) ? list.map((record) => [record.id, record]) : []);
+    }
+    return this.records;
+  }
+}

@@ -1,0 +1,304 @@
+import { constants } from 'node:fs';
+import { appendFile, FileHandle, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { checkHeader, decodeRecords, encodeHeader, encodeRecord, HEADER_BYTES } from './journal-format';
+
+/** The journal has no room for the record (JOURNAL_MAX_BYTES). */
+export class JournalFullError extends Error {
+  constructor(maxBytes: number) {
+    super(`the journal is full (JOURNAL_MAX_BYTES=${maxBytes})`);
+    this.name = 'JournalFullError';
+  }
+}
+
+/** The journal could not be written (disk full, directory gone or read-only). */
+export class JournalUnwritableError extends Error {
+  constructor(readonly reason: string) {
+    super(`the journal cannot be written: ${reason}`);
+    this.name = 'JournalUnwritableError';
+  }
+}
+
+export interface JournalStats {
+  /** Records not yet replayed. */
+  depth: number;
+  /** Bytes of the journal's files on disk, and of records being written. */
+  bytes: number;
+  /** When the oldest record not yet replayed was appended (ms since epoch). */
+  oldestAppendedAt: number | null;
+}
+
+export interface JournalOptions {
+  maxBytes: number;
+  /** A segment file is closed and a new one begun beyond this size. */
+  segmentBytes: number;
+  log: { warn: (line: string) => void; error: (line: string) => void };
+}
+
+/** What replay makes of one record: done, worth trying again later (Postgres down), or refused for good. */
+export type ReplayOutcome = 'done' | 'retry' | { refused: string };
+
+interface Segment {
+  seq: number;
+  path: string;
+  /** Bytes durable on disk (flushed and synced). */
+  size: number;
+  /** Offset of the first record not yet replayed. */
+  replayedTo: number;
+  /** Append time of each record, in file order; those from `replayed` on are pending. */
+  times: number[];
+  replayed: number;
+  /** Damage was found: the file is kept aside once replayed, not deleted. */
+  damaged: boolean;
+  handle?: FileHandle;
+}
+
+interface PendingAppend {
+  record: Buffer;
+  appendedAt: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+const SEGMENT_NAME = /^segment-(\d{12})\.jnl$/;
+/** Replay stores this many records at a time: concurrent stores share one insert statement. */
+const REPLAY_CONCURRENCY = 64;
+
+/**
+ * An append-only, crash-safe journal in a directory (SPEC §3): records are appended and synced to
+ * disk (group commit: every append waiting while a sync runs goes into the next one), replayed in
+ * append order, and their files deleted once replayed. Files left by an earlier process are
+ * replayed first; a file that cannot be read is moved to `aside/`, never deleted.
+ */
+export class Journal {
+  private readonly segments: Segment[] = [];
+  private active?: Segment;
+  private queue: PendingAppend[] = [];
+  private flushing = false;
+  /** Records of the write being synced now. */
+  private writing = 0;
+  private queuedBytes = 0;
+  private nextSeq = 1;
+
+  private constructor(
+    readonly dir: string,
+    private readonly options: JournalOptions,
+  ) {}
+
+  /** Opens the journal in `dir`, creating it, and takes in the files an earlier process left. */
+  static async open(dir: string, options: JournalOptions): Promise<Journal> {
+    const journal = new Journal(dir, options);
+    await mkdir(join(dir, 'aside'), { recursive: true });
+    await journal.takeLeftovers();
+    return journal;
+  }
+
+  get stats(): JournalStats {
+    let depth = 0;
+    let bytes = this.queuedBytes;
+    let oldestAppendedAt: number | null = null;
+    for (const segment of this.segments) {
+      const pending = segment.times.length - segment.replayed;
+      depth += pending;
+      bytes += segment.size;
+      if (pending > 0 && oldestAppendedAt === null) oldestAppendedAt = segment.times[segment.replayed];
+    }
+    return { depth: depth + this.writing + this.queue.length, bytes, oldestAppendedAt };
+  }
+
+  /** Nothing waits to be replayed and nothing is being appended. */
+  get isEmpty(): boolean {
+    return !this.flushing && this.queue.length === 0 && this.segments.every((s) => s.replayed === s.times.length);
+  }
+
+  /** Resolves once the record is on disk (synced); rejects when there is no room or the disk refuses it. */
+  append(payload: unknown): Promise<void> {
+    const appendedAt = Date.now();
+    const record = encodeRecord(payload, appendedAt);
+    if (this.stats.bytes + record.length > this.options.maxBytes) return Promise.reject(new JournalFullError(this.options.maxBytes));
+    this.queuedBytes += record.length;
+    return new Promise((resolve, reject) => {
+      this.queue.push({ record, appendedAt, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  /**
+   * Replays pending records in append order into `store`, a few at a time. Stops at the first
+   * record to retry (true when everything pending was replayed); refused records are written to
+   * `aside/refused.jsonl` with the reason.
+   */
+  async replay(store: (payload: unknown) => Promise<ReplayOutcome>): Promise<boolean> {
+    for (;;) {
+      const segment = this.segments.find((s) => s.replayed < s.times.length);
+      if (!segment) break;
+      // Size and times move together when a write is synced: these records are the pending ones.
+      const end = segment.size;
+      const count = segment.times.length;
+      const { records } = decodeRecords(await readRange(segment, segment.replayedTo, end), segment.replayedTo);
+      for (let i = 0; i < records.length; i += REPLAY_CONCURRENCY) {
+        const chunk = records.slice(i, i + REPLAY_CONCURRENCY);
+        const outcomes = await Promise.all(chunk.map((record) => store(record.payload).catch((error: Error): ReplayOutcome => ({ refused: error.message }))));
+        const retryAt = outcomes.indexOf('retry');
+        const done = retryAt < 0 ? chunk.length : retryAt;
+        for (let j = 0; j < done; j++) {
+          const outcome = outcomes[j];
+          if (typeof outcome === 'object') await this.keepRefused(segment, chunk[j].offset, chunk[j].payload, outcome.refused);
+        }
+        if (done > 0) {
+          segment.replayedTo = chunk[done - 1].end;
+          segment.replayed += done;
+        }
+        if (retryAt >= 0) return false;
+      }
+      // Damage and a torn end were reported when the file was taken in: nothing more to read there.
+      segment.replayedTo = end;
+      segment.replayed = count;
+      await this.retireIfDone(segment);
+    }
+    for (const segment of [...this.segments]) await this.retireIfDone(segment);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    while (this.flushing) await new Promise((resolve) => setTimeout(resolve, 5));
+    for (const segment of this.segments) await segment.handle?.close().catch(() => undefined);
+  }
+
+  /** Appends every queued record with one write and one sync, until the queue stays empty. */
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length) {
+        const batch = this.queue;
+        this.queue = [];
+        this.writing = batch.length;
+        const bytes = batch.reduce((sum, item) => sum + item.record.length, 0);
+        let segment: Segment | undefined;
+        try {
+          segment = await this.writableSegment();
+          const { bytesWritten } = await (segment.handle as FileHandle).writev(batch.map((item) => item.record), segment.size);
+          if (bytesWritten !== bytes) throw Object.assign(new Error(`short write (${bytesWritten} of ${bytes} bytes)`), { code: 'ENOSPC' });
+          await (segment.handle as FileHandle).datasync();
+          segment.size += bytes;
+          for (const item of batch) segment.times.push(item.appendedAt);
+          this.writing = 0;
+          this.queuedBytes -= bytes;
+          for (const item of batch) item.resolve();
+          if (segment.size >= this.options.segmentBytes) this.active = undefined;
+        } catch (error) {
+          this.writing = 0;
+          this.queuedBytes -= bytes;
+          if (segment) await this.dropPartialWrite(segment);
+          const reason = `${(error as { code?: string }).code ?? ''} ${(error as Error).message}`.trim();
+          this.options.log.error(`journal: could not append ${batch.length} record(s) in ${this.dir}: ${reason}`);
+          for (const item of batch) item.reject(new JournalUnwritableError(reason));
+        }
+      }
+    } finally {
+      this.writing = 0;
+      this.flushing = false;
+    }
+  }
+
+  /** A failed write may have left part of a record: cut it off, or stop writing to that file. */
+  private async dropPartialWrite(segment: Segment): Promise<void> {
+    try {
+      await segment.handle?.truncate(segment.size);
+    } catch {
+      if (this.active === segment) this.active = undefined;
+    }
+  }
+
+  private async writableSegment(): Promise<Segment> {
+    if (this.active) return this.active;
+    const seq = this.nextSeq++;
+    const path = join(this.dir, `segment-${String(seq).padStart(12, '0')}.jnl`);
+    const handle = await open(path, constants.O_CREAT | constants.O_EXCL | constants.O_RDWR);
+    try {
+      await handle.write(encodeHeader(), 0, HEADER_BYTES, 0);
+      await handle.sync();
+      await syncDirectory(this.dir);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      await unlink(path).catch(() => undefined);
+      throw error;
+    }
+    const segment: Segment = { seq, path, size: HEADER_BYTES, replayedTo: HEADER_BYTES, times: [], replayed: 0, damaged: false, handle };
+    this.segments.push(segment);
+    this.active = segment;
+    return segment;
+  }
+
+  /** A replayed file is deleted (kept aside when damage was found in it), unless it is still being written. */
+  private async retireIfDone(segment: Segment): Promise<void> {
+    if (segment.replayed < segment.times.length) return;
+    if (segment === this.active) {
+      if (this.flushing || this.queue.length) return;
+      this.active = undefined;
+    }
+    this.segments.splice(this.segments.indexOf(segment), 1);
+    await segment.handle?.close().catch(() => undefined);
+    if (segment.damaged) await this.moveAside(segment.path, 'damaged records were skipped');
+    else await unlink(segment.path).catch((error: Error) => this.options.log.warn(`journal: could not delete replayed ${segment.path}: ${error.message}`));
+  }
+
+  /** Files of an earlier process: counted and checked now, replayed before anything new. */
+  private async takeLeftovers(): Promise<void> {
+    const names = (await readdir(this.dir)).filter((name) => SEGMENT_NAME.test(name)).sort();
+    for (const name of names) {
+      const seq = Number(SEGMENT_NAME.exec(name)![1]);
+      this.nextSeq = Math.max(this.nextSeq, seq + 1);
+      const path = join(this.dir, name);
+      const bytes = await readFile(path);
+      const headerProblem = checkHeader(bytes.subarray(0, HEADER_BYTES));
+      if (headerProblem) {
+        // An empty file is a segment whose header never reached the disk: nothing in it.
+        if (bytes.length === 0) await unlink(path).catch(() => undefined);
+        else await this.moveAside(path, headerProblem.reason);
+        continue;
+      }
+      const decoded = decodeRecords(bytes.subarray(HEADER_BYTES), HEADER_BYTES);
+      for (const problem of decoded.problems) this.options.log.warn(`journal: ${path} at byte ${problem.offset}: ${problem.reason}; skipped`);
+      const damaged = decoded.problems.length > (decoded.torn ? 1 : 0);
+      this.segments.push({ seq, path, size: bytes.length, replayedTo: HEADER_BYTES, times: decoded.records.map((r) => r.appendedAt), replayed: 0, damaged });
+    }
+  }
+
+  private async moveAside(path: string, reason: string): Promise<void> {
+    const target = join(this.dir, 'aside', `${Date.now()}-${path.split('/').pop()}`);
+    this.options.log.error(`journal: ${path}: ${reason}; kept as ${target}`);
+    await rename(path, target).catch((error: Error) => this.options.log.error(`journal: could not move ${path} aside: ${error.message}`));
+  }
+
+  private async keepRefused(segment: Segment, offset: number, payload: unknown, reason: string): Promise<void> {
+    this.options.log.error(`journal: record at byte ${offset} of ${segment.path} refused: ${reason}; kept in aside/refused.jsonl`);
+    const line = JSON.stringify({ file: segment.path, offset, reason, refusedAt: new Date().toISOString(), payload });
+    await appendFile(join(this.dir, 'aside', 'refused.jsonl'), `${line}\n`).catch((error: Error) =>
+      this.options.log.error(`journal: could not keep the refused record: ${error.message}`),
+    );
+  }
+}
+
+async function readRange(segment: Segment, from: number, to: number): Promise<Buffer> {
+  if (to <= from) return Buffer.alloc(0);
+  const handle = segment.handle ?? (await open(segment.path, 'r'));
+  try {
+    const buffer = Buffer.alloc(to - from);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, from);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    if (handle !== segment.handle) await handle.close();
+  }
+}
+
+/** A new file's directory entry is durable only once the directory itself is synced. */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
