@@ -19,6 +19,8 @@ COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --from=build --chown=node:node /app/prisma ./prisma
 COPY --chown=node:node package.json ./
+# The journal's directory, owned by the user that writes it (a named volume mounted here keeps the owner).
+RUN mkdir -p /var/lib/lpwan-bridge/journal && chown -R node:node /var/lib/lpwan-bridge
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \

@@ -80,14 +80,20 @@ export function decodeRecords(bytes: Buffer, base: number): DecodedRecords {
   let at = 0;
   while (at < bytes.length) {
     const remaining = bytes.length - at;
-    const magicOk = remaining >= 4 && bytes.readUInt32LE(at) === RECORD_MAGIC;
-    const length = remaining >= 8 ? bytes.readUInt32LE(at + 4) : 0;
-    if (magicOk && (remaining < FRAME_BYTES || (length <= MAX_PAYLOAD_BYTES && remaining < FRAME_BYTES + length))) {
+    if (remaining < FRAME_BYTES) {
+      // Too short for any record: the start of one whose write was cut short.
+      torn = true;
+      problems.push({ offset: base + at, reason: `torn last record (${remaining} bytes of its frame)` });
+      break;
+    }
+    const magicOk = bytes.readUInt32LE(at) === RECORD_MAGIC;
+    const length = bytes.readUInt32LE(at + 4);
+    if (magicOk && length <= MAX_PAYLOAD_BYTES && remaining < FRAME_BYTES + length) {
       // A frame that runs past the end: torn if nothing whole follows it, else damaged.
       const next = findNextRecord(bytes, at + 1);
       if (next < 0) {
         torn = true;
-        problems.push({ offset: base + at, reason: `torn last record (${remaining} of ${remaining < FRAME_BYTES ? 'its frame' : FRAME_BYTES + length} bytes)` });
+        problems.push({ offset: base + at, reason: `torn last record (${remaining} of ${FRAME_BYTES + length} bytes)` });
         break;
       }
       problems.push({ offset: base + at, reason: 'record cut short' });

@@ -69,6 +69,16 @@ export class JournalService implements OnModuleInit, OnApplicationBootstrap, OnM
         this.set(oldest === null ? 0 : (Date.now() - oldest) / 1000);
       },
     });
+    const syncs = () => this.journal?.syncs ?? 0;
+    new Counter({
+      name: 'lpwan_journal_syncs_total',
+      help: 'Disk syncs of the journal (each commits every append waiting for it)',
+      registers: [metrics.registry],
+      collect() {
+        this.reset();
+        this.inc(syncs());
+      },
+    });
     this.appended = new Counter({ name: 'lpwan_journal_appended_total', help: 'Ingests written to the journal', registers: [metrics.registry] });
     this.replayed = new Counter({ name: 'lpwan_journal_replayed_total', help: 'Journaled ingests written to Postgres', registers: [metrics.registry] });
   }
