@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { isPostgresUnavailable } from '../common/unavailable';
 
 /**
  * Applies prisma/migrations in order and records them in Prisma's own `_prisma_migrations` table,
@@ -73,6 +74,7 @@ if (require.main === module) {
     .then((applied) => console.log(applied.length ? `${applied.length} migration(s) applied` : 'database is up to date'))
     .catch((error: Error) => {
       console.error(error.message);
-      process.exit(1);
+      // 75 (EX_TEMPFAIL): Postgres unreachable, not a bad migration; an api may start on its journal.
+      process.exit(isPostgresUnavailable(error) ? 75 : 1);
     });
 }
