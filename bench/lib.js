@@ -200,7 +200,8 @@ function ttsBody(devEui, fcnt) {
   const now = new Date().toISOString();
   return {
     end_device_ids: { device_id: `eui-${devEui.toLowerCase()}`, application_ids: { application_id: 'bench' }, dev_eui: devEui, dev_addr: '260BDF71' },
-    correlation_ids: ['as:up:bench'],
+    // The Application Server's name of this uplink: its identity (SPEC §4).
+    correlation_ids: [`as:up:bench-${devEui}-${fcnt}`],
     received_at: now,
     uplink_message: {
       session_key_id: 'AZpdcJdm3ixYYWExQAIgUg==',

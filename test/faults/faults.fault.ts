@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,8 @@ interface Fault {
   inject: (rig: Rig) => Promise<void>;
   /** Whether every delivery must be answered 2xx (false where the fault is that nothing can be made durable). */
   allAnswered: boolean;
+  /** Whether the fault takes Postgres away long enough that ingest must go to the journals. */
+  journals?: boolean;
   /** Settings of the api processes. */
   apiSettings?: () => Record<string, string>;
 }
@@ -76,6 +78,7 @@ const FAULTS: Record<string, Fault> = {
   'stop Postgres 20 s': {
     loadSeconds: 30,
     allAnswered: true,
+    journals: true,
     inject: async () => {
       await sleep(3000);
       stopPostgres(services, 'immediate');
@@ -86,6 +89,7 @@ const FAULTS: Record<string, Fault> = {
   'kill -9 an api in the outage': {
     loadSeconds: 30,
     allAnswered: true,
+    journals: true,
     inject: async ({ apis }) => {
       await sleep(3000);
       stopPostgres(services, 'immediate');
@@ -104,6 +108,7 @@ const FAULTS: Record<string, Fault> = {
   'journal disk full': {
     loadSeconds: 14,
     allAnswered: false,
+    journals: true,
     apiSettings: () => ({ JOURNAL_DIR: smallDisk() }),
     inject: async () => {
       await sleep(3000);
@@ -119,6 +124,8 @@ interface Outcome {
   delivered: number;
   answered2xx: number;
   non2xx: number;
+  /** Ingests the api processes wrote to their journals (since their last start). */
+  journaled: number;
   stored: number;
   storedTwice: number;
   published: number;
@@ -130,7 +137,7 @@ describe('fault suite', () => {
   const outcomes: Outcome[] = [];
 
   afterAll(() => {
-    const columns: Array<[string, keyof Outcome]> = [['delivered', 'delivered'], ['2xx', 'answered2xx'], ['non-2xx', 'non2xx'], ['stored', 'stored'], ['twice', 'storedTwice'], ['published', 'published'], ['webhook', 'webhooks'], ['lost', 'lost']];
+    const columns: Array<[string, keyof Outcome]> = [['delivered', 'delivered'], ['2xx', 'answered2xx'], ['non-2xx', 'non2xx'], ['journaled', 'journaled'], ['stored', 'stored'], ['twice', 'storedTwice'], ['published', 'published'], ['webhook', 'webhooks'], ['lost', 'lost']];
     console.log(
       [`${'fault'.padEnd(30)}${columns.map(([title]) => title.padStart(10)).join('')}`]
         .concat(outcomes.map((o) => `${o.fault.padEnd(30)}${columns.map(([, key]) => String(o[key]).padStart(10)).join('')}`))
@@ -138,11 +145,17 @@ describe('fault suite', () => {
     );
   });
 
+  it('runs on its own services, not the machine\'s', () => {
+    expect(new URL(TEST_DATABASE_URL).port).toBe(String(services.postgres.port));
+    expect(new URL(TEST_MQTT_URL).port).toBe(String(services.mosquitto.port));
+  });
+
   for (const [name, fault] of Object.entries(FAULTS)) {
     it(`${name}: ${fault.allAnswered ? 'every delivery answered 2xx, ' : ''}nothing accepted lost or stored twice`, async () => {
       const outcome = await runScenario(name, fault);
       outcomes.push(outcome);
       expect(outcome.answered2xx).toBeGreaterThan(100);
+      if (fault.journals) expect(outcome.journaled).toBeGreaterThan(0);
       if (fault.allAnswered) expect(outcome.non2xx).toBe(0);
       else expect(outcome.non2xx).toBeGreaterThan(0);
       expect(outcome.storedTwice).toBe(0);
@@ -187,6 +200,11 @@ class ApiProcess {
     } finally {
       this.inFlight -= 1;
     }
+  }
+
+  async journaled(): Promise<number> {
+    const metrics = await (await fetch(`${this.url}/metrics`)).text();
+    return Number(/^lpwan_journal_appended_total (\d+)/m.exec(metrics)?.[1] ?? 0);
   }
 
   async drain(): Promise<void> {
@@ -267,6 +285,7 @@ async function runScenario(fault: string, { loadSeconds, inject, apiSettings }: 
       delivered: delivered.size,
       answered2xx: answered.size,
       non2xx,
+      journaled: (await Promise.all(apis.map((api) => api.journaled()))).reduce((a, b) => a + b, 0),
       stored: rows[0].n,
       storedTwice: rows[0].n - rows[0].keys,
       published: [...answered].filter((key) => subscriber.seen.has(key)).length,
@@ -283,11 +302,12 @@ async function runScenario(fault: string, { loadSeconds, inject, apiSettings }: 
 
 const smallDisks: string[] = [];
 
-/** A 256 KiB file system for a journal that fills up: writes fail with ENOSPC. */
+/** A file system with room for a few dozen journaled events: then writes fail with ENOSPC. */
 function smallDisk(): string {
   const dir = mkdtempSync(join(tmpdir(), 'lpwan-small-disk-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dir]);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]);
   smallDisks.push(dir);
+  writeFileSync(join(dir, 'filler'), Buffer.alloc(40 * 1024));
   mkdirSync(join(dir, 'journal'));
   return join(dir, 'journal');
 }

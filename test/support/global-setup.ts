@@ -1,14 +1,13 @@
 import { join } from 'node:path';
 import { migrate } from '../../src/database/migrate';
 
-const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-
 /**
  * A fresh database for every test run, migrated the way the bridge migrates in production.
  * Its name is unique to the run, so that concurrent runs on one machine cannot disturb each other.
  */
 export default async function globalSetup(): Promise<void> {
-  const url = new URL(ADMIN_URL);
+  // Read now, not at import: the fault suite's setup sets it to its own Postgres first.
+  const url = new URL(process.env.TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres');
   url.pathname = `/lpwan_bridge_test_${process.pid}`;
   process.env.TEST_DATABASE_URL = url.toString();
   await migrate(process.env.TEST_DATABASE_URL, join(__dirname, '..', '..', 'prisma', 'migrations'));
