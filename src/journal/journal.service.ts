@@ -43,31 +43,20 @@ export class JournalService implements OnModuleInit, OnApplicationBootstrap, OnM
     metrics: MetricsService,
   ) {
     this.lockPath = join(this.dir, 'lock');
-    const stats = () => this.stats;
-    new Gauge({
-      name: 'lpwan_journal_depth',
-      help: 'Events in the journal not yet written to Postgres',
-      registers: [metrics.registry],
-      collect() {
-        this.set(stats().depth);
-      },
-    });
-    new Gauge({
-      name: 'lpwan_journal_bytes',
-      help: 'Size of the journal files on disk',
-      registers: [metrics.registry],
-      collect() {
-        this.set(stats().bytes);
-      },
-    });
-    new Gauge({
-      name: 'lpwan_journal_oldest_age_seconds',
-      help: 'Age of the oldest journaled event not yet written to Postgres (0 when none)',
-      registers: [metrics.registry],
-      collect() {
-        const oldest = stats().oldestAppendedAt;
-        this.set(oldest === null ? 0 : (Date.now() - oldest) / 1000);
-      },
+    const gauge = (name: string, help: string, value: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [metrics.registry],
+        collect() {
+          this.set(value());
+        },
+      });
+    gauge('lpwan_journal_depth', 'Events in the journal not yet written to Postgres', () => this.stats.depth);
+    gauge('lpwan_journal_bytes', 'Size of the journal files on disk', () => this.stats.bytes);
+    gauge('lpwan_journal_oldest_age_seconds', 'Age of the oldest journaled event not yet written to Postgres (0 when none)', () => {
+      const oldest = this.stats.oldestAppendedAt;
+      return oldest === null ? 0 : (Date.now() - oldest) / 1000;
     });
     const syncs = () => this.journal?.syncs ?? 0;
     new Counter({

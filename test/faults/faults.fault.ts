@@ -97,10 +97,13 @@ const FAULTS: Record<string, Fault> = {
       // The load balancer stops sending to it first: the kill then loses no request in flight.
       const [victim] = apis;
       await victim.drain();
+      const left = await victim.journalMetric('lpwan_journal_depth');
+      expect(left).toBeGreaterThan(0);
       await victim.kill9();
-      // It starts again while Postgres is still down, takes traffic into its journal again, and
-      // replays what it journaled before the kill once Postgres is back.
+      // It starts again while Postgres is still down with what it journaled before the kill, takes
+      // traffic into its journal again, and replays it all once Postgres is back.
       await victim.start();
+      expect(await victim.journalMetric('lpwan_journal_depth')).toBeGreaterThanOrEqual(left);
       await sleep(8000);
       startPostgres(services);
     },
@@ -202,9 +205,9 @@ class ApiProcess {
     }
   }
 
-  async journaled(): Promise<number> {
+  async journalMetric(name: string): Promise<number> {
     const metrics = await (await fetch(`${this.url}/metrics`)).text();
-    return Number(/^lpwan_journal_appended_total (\d+)/m.exec(metrics)?.[1] ?? 0);
+    return Number(new RegExp(`^${name} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
   }
 
   async drain(): Promise<void> {
@@ -285,7 +288,7 @@ async function runScenario(fault: string, { loadSeconds, inject, apiSettings }: 
       delivered: delivered.size,
       answered2xx: answered.size,
       non2xx,
-      journaled: (await Promise.all(apis.map((api) => api.journaled()))).reduce((a, b) => a + b, 0),
+      journaled: (await Promise.all(apis.map((api) => api.journalMetric('lpwan_journal_appended_total')))).reduce((a, b) => a + b, 0),
       stored: rows[0].n,
       storedTwice: rows[0].n - rows[0].keys,
       published: [...answered].filter((key) => subscriber.seen.has(key)).length,
