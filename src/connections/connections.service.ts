@@ -174,6 +174,8 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
     const read = await settleWithin(this.read(id), this.readTimeoutMs);
     if (read.kind === 'done') return read.value;
     if (read.kind === 'failed' && !isPostgresUnavailable(read.error)) throw read.error;
+    // Trusted a while longer, so that the next requests do not wait for Postgres again.
+    this.cache.set(id, { connection: known, expires: Date.now() + CACHE_TTL_MS });
     return known;
   }
 

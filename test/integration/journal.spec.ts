@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'pg';
 import heliumUplink from '../fixtures/helium-uplink.json';
-import { applicationUp, uplinkEvent } from '../fakes/fake-tts';
+import { applicationUp, FakeTts, TTS_API_KEY, uplinkEvent } from '../fakes/fake-tts';
 import { encodeHeader, encodeRecord } from '../../src/journal/journal-format';
 import { mapHeliumIntegration } from '../../src/networks/helium/helium.mapper';
 import { heliumIntegrationSchema } from '../../src/networks/helium/helium.schema';
@@ -176,6 +176,50 @@ describe('journal: ingest through a Postgres outage', () => {
       await broken.app.close();
       rmSync(file, { recursive: true, force: true });
     }
+  });
+});
+
+describe('journal: a TTS stream through a Postgres outage', () => {
+  const tts = new FakeTts();
+  let proxy: TcpProxy;
+  let bridge: TestBridge;
+  const db = new Pool({ connectionString: TEST_DATABASE_URL });
+
+  beforeAll(async () => {
+    await tts.start();
+    proxy = await startProxy();
+    // A SECRETS_KEY of its own keeps other files' bridges off this stream (see tts-stream.spec.ts).
+    bridge = await TestBridge.start({ DATABASE_URL: proxy.urlFor(TEST_DATABASE_URL), JOURNAL_STORE_TIMEOUT_MS: '300', SECRETS_KEY: randomBytes(32).toString('hex') });
+  });
+
+  afterAll(async () => {
+    await proxy.restore();
+    await bridge.stop();
+    await proxy.stop();
+    await tts.stop();
+    await db.end();
+  });
+
+  it('takes stream events into the journal (the stream goes on), and stores each once when Postgres is back', async () => {
+    const id = `jr-tts-${randomBytes(3).toString('hex')}`;
+    const applicationId = `app-${id}`;
+    await bridge.createConnection({ id, network: 'tts', settings: { baseUrl: tts.baseUrl, applicationId, apiKey: TTS_API_KEY, stream: true } });
+    await tts.waitForStreams(1);
+    const uplink = (fCnt: number) => uplinkEvent({ applicationId, deviceId: 'dev-stream', devEui: '70B3D57ED0BBBBBB', fCnt, payloadBase64: 'AQI=' });
+    await proxy.refuse();
+    for (const fCnt of [1, 2, 3]) tts.pushEvent(uplink(fCnt));
+    await eventually('journaled', async () => ((await (await fetch(`${bridge.url}/health/ready`)).json()) as Json).journal.depth, (depth) => depth === 3);
+    const streams = tts.streamRequests.length;
+    await proxy.restore();
+    await eventually(
+      'stored',
+      async () => (await db.query(`SELECT (body->'uplink'->>'fcnt')::int AS fcnt FROM events WHERE connection_id = $1 ORDER BY id`, [id])).rows.map((r) => r.fcnt),
+      (fcnts) => fcnts.length === 3,
+      20_000,
+    );
+    // The stream was not torn down for the outage: its events were durable in the journal.
+    expect(tts.streamRequests.length).toBe(streams);
+    await bridge.api('DELETE', `/api/connections/${id}`);
   });
 });
 

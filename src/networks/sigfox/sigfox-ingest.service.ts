@@ -27,7 +27,8 @@ const DEVICE_CONFIG_TTL_MS = 5_000;
 @Injectable()
 export class SigfoxIngestService {
   private readonly parsedConfigs = new Map<string, PayloadField[]>();
-  private readonly deviceConfigs = new Map<string, { config: string | null; expires: number }>();
+  /** `undefined`: not known (Postgres did not answer). */
+  private readonly deviceConfigs = new Map<string, { config: string | null | undefined; expires: number }>();
 
   private readonly logger = new Logger(SigfoxIngestService.name);
   private readonly readTimeoutMs: number;
@@ -122,7 +123,11 @@ export class SigfoxIngestService {
       this.readTimeoutMs,
     );
     if (read.kind === 'failed' && !isPostgresUnavailable(read.error)) throw read.error;
-    if (read.kind !== 'done') return hit?.config;
+    if (read.kind !== 'done') {
+      // Kept a while longer (or known to be unknown), so that the next callbacks do not wait again.
+      this.deviceConfigs.set(key, { config: hit?.config, expires: Date.now() + DEVICE_CONFIG_TTL_MS });
+      return hit?.config;
+    }
     const device = read.value;
     const config = ((device?.settings as { payloadConfig?: string } | undefined)?.payloadConfig ?? null) || null;
     this.deviceConfigs.set(key, { config, expires: Date.now() + DEVICE_CONFIG_TTL_MS });
