@@ -1,0 +1,129 @@
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { CodecFunction, SandboxOutcome } from './sandbox';
+
+export type SandboxRequest = { id: number } & (
+  | { kind: 'check'; script: string }
+  | { kind: 'run'; key: string; script: string; fn: CodecFunction; input: unknown; recvTime: number }
+);
+export interface SandboxReply {
+  id: number;
+  outcome: SandboxOutcome;
+  /** Time spent in the sandbox. */
+  ms: number;
+}
+
+/**
+ * QuickJS checks its deadline between bytecodes only: a script spending long in one built-in
+ * (filling a huge sparse array, a regular expression backtracking) outlives it. Beyond this the
+ * thread is ended and a new one started.
+ */
+const WATCHDOG_MS = 250;
+/** A codec whose call had to be killed is not run again for this long (in this process). */
+const SUSPENSION_MS = 60_000;
+
+interface Job {
+  request: SandboxRequest;
+  resolve: (reply: SandboxReply) => void;
+}
+
+/**
+ * Hands codec calls to the sandbox thread, one at a time (so that a stuck call is known), and
+ * answers each with its outcome: it never rejects, and no script can hold up the event loop of
+ * the bridge. The thread starts on first use.
+ */
+@Injectable()
+export class CodecRunner implements OnModuleDestroy {
+  private readonly logger = new Logger(CodecRunner.name);
+  private worker?: Worker;
+  private readonly queue: Job[] = [];
+  private current?: { job: Job; watchdog: NodeJS.Timeout };
+  private readonly suspended = new Map<string, number>();
+  private nextId = 1;
+
+  /** Compiles a script: whether it can encode, or why it cannot be used. */
+  async check(script: string): Promise<{ encodes: boolean } | { error: string }> {
+    const { outcome } = await this.submit({ kind: 'check', script });
+    return outcome.ok ? (JSON.parse(outcome.json) as { encodes: boolean }) : { error: outcome.error };
+  }
+
+  /** Calls `fn` of a codec version (`key`, e.g. `acme@3`) with `input`; the result is parsed JSON. */
+  async run(key: string, script: string, fn: CodecFunction, input: unknown, recvTime: number): Promise<{ ok: true; value: unknown; ms: number } | { ok: false; error: string; ms: number }> {
+    const until = this.suspended.get(key);
+    if (until && until > Date.now()) return { ok: false, error: 'codec suspended: an earlier call ran past every limit and had to be killed', ms: 0 };
+    const { outcome, ms } = await this.submit({ kind: 'run', key, script, fn, input, recvTime });
+    return outcome.ok ? { ok: true, value: JSON.parse(outcome.json) as unknown, ms } : { ok: false, error: outcome.error, ms };
+  }
+
+  onModuleDestroy(): void {
+    void this.worker?.terminate();
+    this.worker = undefined;
+  }
+
+  private submit(request: Omit<SandboxRequest, 'id'>): Promise<SandboxReply> {
+    return new Promise((resolve) => {
+      this.queue.push({ request: { ...request, id: this.nextId++ } as SandboxRequest, resolve });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.current) return;
+    const job = this.queue.shift();
+    if (!job) return;
+    const worker = this.worker ?? this.start();
+    const watchdog = setTimeout(() => this.kill(job), WATCHDOG_MS + 50);
+    this.current = { job, watchdog };
+    worker.postMessage(job.request);
+  }
+
+  private settle(reply: SandboxReply): void {
+    if (!this.current || this.current.job.request.id !== reply.id) return;
+    clearTimeout(this.current.watchdog);
+    const { job } = this.current;
+    this.current = undefined;
+    job.resolve(reply);
+    this.pump();
+  }
+
+  private kill(job: Job): void {
+    const key = job.request.kind === 'run' ? job.request.key : 'a script being checked';
+    this.logger.warn(`codec ${key} ran ${WATCHDOG_MS} ms without returning: its sandbox thread is ended`);
+    if (job.request.kind === 'run') this.suspended.set(job.request.key, Date.now() + SUSPENSION_MS);
+    this.stop();
+    this.settle({ id: job.request.id, outcome: { ok: false, error: `killed after ${WATCHDOG_MS} ms (time limit)` }, ms: WATCHDOG_MS });
+  }
+
+  private start(): Worker {
+    const worker = spawnSandbox();
+    worker.unref();
+    worker.on('message', (reply: SandboxReply) => this.settle(reply));
+    worker.on('error', (error) => this.logger.error(`codec sandbox thread failed: ${error.message}`));
+    worker.on('exit', () => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      if (this.current) this.settle({ id: this.current.job.request.id, outcome: { ok: false, error: 'the sandbox stopped' }, ms: 0 });
+    });
+    this.worker = worker;
+    return worker;
+  }
+
+  private stop(): void {
+    const worker = this.worker;
+    this.worker = undefined;
+    void worker?.terminate();
+  }
+}
+
+function spawnSandbox(): Worker {
+  if (__filename.endsWith('.js')) return new Worker(join(__dirname, 'sandbox-worker.js'));
+  // Running from the TypeScript sources (jest): the thread compiles them as it loads them.
+  const bootstrap = `
+    const { transformFileSync } = require('@swc/core');
+    require.extensions['.ts'] = (module, filename) => module._compile(transformFileSync(filename, {
+      jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' }, swcrc: false,
+    }).code, filename);
+    require(${JSON.stringify(join(__dirname, 'sandbox-worker.ts'))});`;
+  return new Worker(bootstrap, { eval: true });
+}
