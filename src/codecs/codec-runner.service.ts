@@ -3,10 +3,8 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { CodecFunction, SandboxOutcome } from './sandbox';
 
-export type SandboxRequest = { id: number } & (
-  | { kind: 'check'; script: string }
-  | { kind: 'run'; key: string; script: string; fn: CodecFunction; input: unknown; recvTime: number }
-);
+type SandboxCall = { kind: 'check'; script: string } | { kind: 'run'; key: string; script: string; fn: CodecFunction; input: unknown; recvTime: number };
+export type SandboxRequest = { id: number } & SandboxCall;
 export interface SandboxReply {
   id: number;
   outcome: SandboxOutcome;
@@ -20,6 +18,11 @@ export interface SandboxReply {
  * thread is ended and a new one started.
  */
 const WATCHDOG_MS = 250;
+/**
+ * Calls waiting beyond this are not made (an error entry instead): under a flood, uplinks are
+ * stored undecoded rather than held until the networks give up on them.
+ */
+const MAX_WAITING = 1000;
 /** A codec whose call had to be killed is not run again for this long (in this process). */
 const SUSPENSION_MS = 60_000;
 
@@ -52,6 +55,7 @@ export class CodecRunner implements OnModuleDestroy {
   async run(key: string, script: string, fn: CodecFunction, input: unknown, recvTime: number): Promise<{ ok: true; value: unknown; ms: number } | { ok: false; error: string; ms: number }> {
     const until = this.suspended.get(key);
     if (until && until > Date.now()) return { ok: false, error: 'codec suspended: an earlier call ran past every limit and had to be killed', ms: 0 };
+    if (this.queue.length >= MAX_WAITING) return { ok: false, error: `not decoded: ${MAX_WAITING} codec calls are already waiting`, ms: 0 };
     const { outcome, ms } = await this.submit({ kind: 'run', key, script, fn, input, recvTime });
     return outcome.ok ? { ok: true, value: JSON.parse(outcome.json) as unknown, ms } : { ok: false, error: outcome.error, ms };
   }
@@ -61,9 +65,9 @@ export class CodecRunner implements OnModuleDestroy {
     this.worker = undefined;
   }
 
-  private submit(request: Omit<SandboxRequest, 'id'>): Promise<SandboxReply> {
+  private submit(call: SandboxCall): Promise<SandboxReply> {
     return new Promise((resolve) => {
-      this.queue.push({ request: { ...request, id: this.nextId++ } as SandboxRequest, resolve });
+      this.queue.push({ request: { ...call, id: this.nextId++ }, resolve });
       this.pump();
     });
   }
