@@ -32,16 +32,18 @@ interface Job {
 }
 
 /**
- * Hands codec calls to the sandbox thread, one at a time (so that a stuck call is known), and
- * answers each with its outcome: it never rejects, and no script can hold up the event loop of
- * the bridge. The thread starts on first use.
+ * Hands codec calls to the sandbox thread and answers each with its outcome: it never rejects, and
+ * no script can hold up the event loop of the bridge. Calls are sent as they come (the thread takes
+ * them in order), so that waiting for the thread to wake is not paid per call; the oldest call not
+ * answered is the one running, so a stuck call is known. The thread starts on first use.
  */
 @Injectable()
 export class CodecRunner implements OnModuleDestroy {
   private readonly logger = new Logger(CodecRunner.name);
   private worker?: Worker;
-  private readonly queue: Job[] = [];
-  private current?: { job: Job; watchdog: NodeJS.Timeout };
+  /** Sent to the thread, not answered yet, oldest first. */
+  private readonly sent: Job[] = [];
+  private watchdog?: NodeJS.Timeout;
   private readonly suspended = new Map<string, number>();
   private nextId = 1;
 
@@ -55,48 +57,52 @@ export class CodecRunner implements OnModuleDestroy {
   async run(key: string, script: string, fn: CodecFunction, input: unknown, recvTime: number): Promise<{ ok: true; value: unknown; ms: number } | { ok: false; error: string; ms: number }> {
     const until = this.suspended.get(key);
     if (until && until > Date.now()) return { ok: false, error: 'codec suspended: an earlier call ran past every limit and had to be killed', ms: 0 };
-    if (this.queue.length >= MAX_WAITING) return { ok: false, error: `not decoded: ${MAX_WAITING} codec calls are already waiting`, ms: 0 };
+    if (this.sent.length >= MAX_WAITING) return { ok: false, error: `not decoded: ${MAX_WAITING} codec calls are already waiting`, ms: 0 };
     const { outcome, ms } = await this.submit({ kind: 'run', key, script, fn, input, recvTime });
     return outcome.ok ? { ok: true, value: JSON.parse(outcome.json) as unknown, ms } : { ok: false, error: outcome.error, ms };
   }
 
   onModuleDestroy(): void {
+    clearTimeout(this.watchdog);
     void this.worker?.terminate();
     this.worker = undefined;
   }
 
   private submit(call: SandboxCall): Promise<SandboxReply> {
-    return new Promise((resolve) => {
-      this.queue.push({ request: { ...call, id: this.nextId++ }, resolve });
-      this.pump();
-    });
+    return new Promise((resolve) => this.send({ request: { ...call, id: this.nextId++ }, resolve }));
   }
 
-  private pump(): void {
-    if (this.current) return;
-    const job = this.queue.shift();
-    if (!job) return;
+  private send(job: Job): void {
     const worker = this.worker ?? this.start();
-    const watchdog = setTimeout(() => this.kill(job), WATCHDOG_MS + 50);
-    this.current = { job, watchdog };
+    this.sent.push(job);
+    if (this.sent.length === 1) this.armWatchdog();
     worker.postMessage(job.request);
   }
 
-  private settle(reply: SandboxReply): void {
-    if (!this.current || this.current.job.request.id !== reply.id) return;
-    clearTimeout(this.current.watchdog);
-    const { job } = this.current;
-    this.current = undefined;
-    job.resolve(reply);
-    this.pump();
+  /** The oldest call gets WATCHDOG_MS from the answer to the one before it (or from being sent). */
+  private armWatchdog(): void {
+    clearTimeout(this.watchdog);
+    this.watchdog = this.sent.length ? setTimeout(() => this.kill(), WATCHDOG_MS + 50) : undefined;
   }
 
-  private kill(job: Job): void {
-    const key = job.request.kind === 'run' ? job.request.key : 'a script being checked';
+  private settle(reply: SandboxReply): void {
+    const job = this.sent[0];
+    if (job?.request.id !== reply.id) return;
+    this.sent.shift();
+    this.armWatchdog();
+    job.resolve(reply);
+  }
+
+  /** Ends the thread stuck in the oldest call; the calls sent after it go to a new thread. */
+  private kill(): void {
+    const [stuck, ...waiting] = this.sent.splice(0);
+    if (!stuck) return;
+    const key = stuck.request.kind === 'run' ? stuck.request.key : 'a script being checked';
     this.logger.warn(`codec ${key} ran ${WATCHDOG_MS} ms without returning: its sandbox thread is ended`);
-    if (job.request.kind === 'run') this.suspended.set(job.request.key, Date.now() + SUSPENSION_MS);
+    if (stuck.request.kind === 'run') this.suspended.set(stuck.request.key, Date.now() + SUSPENSION_MS);
     this.stop();
-    this.settle({ id: job.request.id, outcome: { ok: false, error: `killed after ${WATCHDOG_MS} ms (time limit)` }, ms: WATCHDOG_MS });
+    stuck.resolve({ id: stuck.request.id, outcome: { ok: false, error: `killed after ${WATCHDOG_MS} ms (time limit)` }, ms: WATCHDOG_MS });
+    for (const job of waiting) this.send(job);
   }
 
   private start(): Worker {
@@ -104,16 +110,21 @@ export class CodecRunner implements OnModuleDestroy {
     worker.unref();
     worker.on('message', (reply: SandboxReply) => this.settle(reply));
     worker.on('error', (error) => this.logger.error(`codec sandbox thread failed: ${error.message}`));
+    // Ended by itself (QuickJS broken, see CodecSandbox.broken, or the thread failed): the oldest
+    // unanswered call may be the cause and fails; the others go to a new thread.
     worker.on('exit', () => {
       if (this.worker !== worker) return;
       this.worker = undefined;
-      if (this.current) this.settle({ id: this.current.job.request.id, outcome: { ok: false, error: 'the sandbox stopped' }, ms: 0 });
+      const [lost, ...waiting] = this.sent.splice(0);
+      lost?.resolve({ id: lost.request.id, outcome: { ok: false, error: 'the sandbox stopped' }, ms: 0 });
+      for (const job of waiting) this.send(job);
     });
     this.worker = worker;
     return worker;
   }
 
   private stop(): void {
+    clearTimeout(this.watchdog);
     const worker = this.worker;
     this.worker = undefined;
     void worker?.terminate();
