@@ -17,7 +17,7 @@ export interface SandboxReply {
  * (filling a huge sparse array, a regular expression backtracking) outlives it. Beyond this the
  * thread is ended and a new one started.
  */
-const WATCHDOG_MS = 250;
+const WATCHDOG_MS = 500;
 /**
  * Calls waiting beyond this are not made (an error entry instead): under a flood, uplinks are
  * stored undecoded rather than held until the networks give up on them.
@@ -82,7 +82,7 @@ export class CodecRunner implements OnModuleDestroy {
   /** The oldest call gets WATCHDOG_MS from the answer to the one before it (or from being sent). */
   private armWatchdog(): void {
     clearTimeout(this.watchdog);
-    this.watchdog = this.sent.length ? setTimeout(() => this.kill(), WATCHDOG_MS + 50) : undefined;
+    this.watchdog = this.sent.length ? setTimeout(() => this.kill(), WATCHDOG_MS) : undefined;
   }
 
   private settle(reply: SandboxReply): void {

@@ -5,6 +5,8 @@ import { shouldInterruptAfterDeadline } from 'quickjs-emscripten';
 export const SANDBOX_LIMITS = {
   memoryBytes: 16 * 1024 * 1024,
   deadlineMs: 50,
+  /** Evaluating a script's top level when it is compiled (once per version and process). */
+  compileMs: 200,
   stackBytes: 256 * 1024,
   /** A result larger than this, as JSON, is refused: it would be stored in every event. */
   resultBytes: 64 * 1024,
@@ -72,7 +74,14 @@ export class CodecSandbox {
    */
   broken = false;
 
-  constructor(private readonly quickjs: QuickJSWASMModule) {}
+  /**
+   * WebAssembly code is compiled lazily: the first runtime of an instance takes tens of ms to
+   * build, which would count against the first codec's limits. One throwaway codec call first.
+   */
+  constructor(private readonly quickjs: QuickJSWASMModule) {
+    this.run('warm-up@0', 'function decodeUplink(input) { return { data: [input.bytes.length, new Date().getTime()] } }', 'decodeUplink', { bytes: [1] }, 0);
+    this.discard('warm-up@0');
+  }
 
   /** Compiles a script to check it: the reason it cannot be used, or whether it can encode. */
   check(script: string): { encodes: boolean } {
@@ -101,7 +110,7 @@ export class CodecSandbox {
     const result = context.callFunction(codec.call, context.undefined, ...args);
     for (const arg of args) arg.dispose();
     if (result.error) {
-      const { message, limitHit } = describeError(context, result.error);
+      const { message, limitHit } = describeError(context, result.error, SANDBOX_LIMITS.deadlineMs);
       result.error.dispose();
       if (limitHit) this.discard(key);
       return { ok: false, error: message };
@@ -116,16 +125,20 @@ export class CodecSandbox {
     const runtime = this.quickjs.newRuntime();
     runtime.setMemoryLimit(SANDBOX_LIMITS.memoryBytes);
     runtime.setMaxStackSize(SANDBOX_LIMITS.stackBytes);
-    runtime.setInterruptHandler(shouldInterruptAfterDeadline(Date.now() + SANDBOX_LIMITS.deadlineMs));
+    runtime.setInterruptHandler(shouldInterruptAfterDeadline(Date.now() + SANDBOX_LIMITS.compileMs));
     const context = runtime.newContext();
     const codec: CompiledCodec = { runtime, context, call: context.undefined, encodes: false };
     try {
       const prelude = context.evalCode(PRELUDE, 'sandbox.js', { type: 'global', strict: true });
-      if (prelude.error) throw new CodecCompileError(describeError(context, prelude.error).message);
+      if (prelude.error) {
+        const { message } = describeError(context, prelude.error, SANDBOX_LIMITS.compileMs);
+        prelude.error.dispose();
+        throw new CodecCompileError(message);
+      }
       codec.call = prelude.value;
       const evaluated = context.evalCode(script, SCRIPT_FILE, { type: 'global' });
       if (evaluated.error) {
-        const { message } = describeError(context, evaluated.error);
+        const { message } = describeError(context, evaluated.error, SANDBOX_LIMITS.compileMs);
         evaluated.error.dispose();
         throw new CodecCompileError(message);
       }
@@ -168,19 +181,19 @@ export class CodecSandbox {
 }
 
 /** QuickJS's InternalErrors are its limits: interrupted (deadline), out of memory, stack overflow. */
-function describeError(context: QuickJSContext, handle: QuickJSHandle): { message: string; limitHit: boolean } {
+function describeError(context: QuickJSContext, handle: QuickJSHandle, deadlineMs: number): { message: string; limitHit: boolean } {
   const error = context.dump(handle) as { name?: unknown; message?: unknown; stack?: unknown } | unknown;
   if (typeof error !== 'object' || error === null) return { message: `threw ${clip(String(error))}`, limitHit: false };
   const { name, message, stack } = error as { name?: unknown; message?: unknown; stack?: unknown };
   const limitHit = name === 'InternalError';
   const position = typeof stack === 'string' ? new RegExp(`${SCRIPT_FILE.replace('.', '\\.')}:(\\d+):(\\d+)`).exec(stack) : null;
-  const limit = limitHit ? LIMIT_NAMES[String(message)] : undefined;
+  const limit = limitHit ? LIMIT_NAMES[String(message)]?.replace('{ms}', String(deadlineMs)) : undefined;
   const text = limit ?? `${typeof name === 'string' ? name : 'Error'}: ${clip(String(message))}`;
   return { message: position && !limit ? `${text} (line ${position[1]}, column ${position[2]})` : text, limitHit };
 }
 
 const LIMIT_NAMES: Record<string, string> = {
-  interrupted: `stopped after ${SANDBOX_LIMITS.deadlineMs} ms (time limit)`,
+  interrupted: 'stopped after {ms} ms (time limit)',
   'out of memory': `out of memory (limit ${SANDBOX_LIMITS.memoryBytes / 1024 / 1024} MiB)`,
   'stack overflow': 'stack overflow (recursion too deep)',
 };

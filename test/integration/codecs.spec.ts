@@ -1,5 +1,7 @@
 import mqtt, { MqttClient } from 'mqtt';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import heliumUplink from '../fixtures/helium-uplink.json';
 import { FakeTts, TTS_API_KEY } from '../fakes/fake-tts';
 import { TestBridge } from '../support/bridge';
@@ -119,6 +121,16 @@ describe('payload codecs (SPEC §9)', () => {
       expect((await api('POST', `/api/codecs/${id}/test`, { bytes: [1] })).status).toBe(404);
     });
 
+    it("runs the README's example codec as the README says", async () => {
+      const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+      const script = /```js codec-example\n([^`]+)```/.exec(readme)?.[1];
+      const id = `readme-${run}`;
+      expect((await createCodec(id, script ?? '')).body).toMatchObject({ id, version: 1, encodes: true });
+      const answer = /# try it: (\{.*\})\n/.exec(readme)?.[1] ?? '';
+      expect((await api('POST', `/api/codecs/${id}/test`, { payloadHex: '00eb32', fPort: 1 })).body).toEqual(JSON.parse(answer));
+      expect((await api('POST', `/api/codecs/${id}/test`, { data: {} })).body).toEqual({ ok: false, errors: ['data.interval must be a number of minutes'] });
+    });
+
     it('tests decodeUplink on bytes and encodeDownlink on data', async () => {
       expect((await api('POST', `/api/codecs/${th}/test`, { bytes: [0xff, 0x9c, 101] })).body).toMatchObject({
         decoded: { temperature: -10, humidity: 101, fPort: 1 },
@@ -138,7 +150,7 @@ describe('payload codecs (SPEC §9)', () => {
         status: 400,
         body: { message: 'script: the script defines no function decodeUplink' },
       });
-      expect(await createCodec(`bad-${run}`, 'while (true) {}')).toMatchObject({ status: 400, body: { message: 'script: stopped after 50 ms (time limit)' } });
+      expect(await createCodec(`bad-${run}`, 'while (true) {}')).toMatchObject({ status: 400, body: { message: 'script: stopped after 200 ms (time limit)' } });
       expect(await api('PUT', `/api/codecs/${th}`, { name: 'x', script: 'function decodeUplink( {' })).toMatchObject({ status: 400 });
       expect((await api('GET', `/api/codecs/${th}`)).body.version).toBe(1);
       expect((await api('GET', `/api/codecs/bad-${run}`)).status).toBe(404);
