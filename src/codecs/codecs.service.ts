@@ -92,11 +92,14 @@ export class CodecsService {
     return this.decode(codec, bytes, input.fPort ?? 1, input.recvTime ? Date.parse(input.recvTime) : Date.now());
   }
 
-  /** The codec's current version, cached briefly: ingest asks on every uplink. */
+  /** The codec's current version, cached briefly: ingest asks on every uplink. The database unreachable, the last one read. */
   async current(id: string): Promise<CodecVersion | null> {
     const hit = this.cache.get(id);
     if (hit && hit.expires > Date.now()) return hit.codec;
-    const codec = await this.prisma.codec.findUnique({ where: { id }, select: { id: true, version: true, script: true, encodes: true } });
+    const codec = await this.prisma.codec.findUnique({ where: { id }, select: { id: true, version: true, script: true, encodes: true } }).catch((error: unknown) => {
+      if (hit) return hit.codec;
+      throw error;
+    });
     this.cache.set(id, { codec, expires: Date.now() + CACHE_TTL_MS });
     return codec;
   }

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { PrismaService } from '../database/prisma.service';
 
 export interface CodecAssignment {
@@ -18,6 +18,7 @@ const OVERLAP_MS = 10_000;
  */
 @Injectable()
 export class DeviceCodecs {
+  private readonly logger = new Logger(DeviceCodecs.name);
   private readonly byDevice = new Map<string, CodecAssignment>();
   private since: Date | null = null;
   private refreshedAt = 0;
@@ -25,8 +26,14 @@ export class DeviceCodecs {
 
   constructor(private readonly prisma: PrismaService) {}
 
+  /** Never fails: with the database unreachable, the assignments last read apply. */
   async of(connectionId: string, externalId: string): Promise<CodecAssignment | undefined> {
-    if (Date.now() - this.refreshedAt > REFRESH_MS) await this.refresh();
+    if (Date.now() - this.refreshedAt > REFRESH_MS) {
+      await this.refresh().catch((error: Error) => {
+        this.refreshedAt = Date.now();
+        this.logger.warn(`cannot read the devices' codecs (${error.message}): the last ones read apply`);
+      });
+    }
     return this.byDevice.get(keyOf(connectionId, externalId));
   }
 

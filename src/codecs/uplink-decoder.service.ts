@@ -40,10 +40,13 @@ export class UplinkDecoder implements OnModuleInit {
     );
   };
 
+  /** Never fails: an uplink that cannot be decoded is stored all the same, saying why. */
   private async decode(event: IncomingEvent, codecId: string): Promise<IncomingEvent> {
     const uplink = event.uplink!;
-    const codec = await this.codecs.current(codecId);
-    if (!codec) return { ...event, uplink: { ...uplink, decoded: null, decodeErrors: [`codec "${codecId}" not found`], decodeWarnings: [] } };
+    const undecoded = (reason: string) => ({ ...event, uplink: { ...uplink, decoded: null, decodeErrors: [reason], decodeWarnings: [] } });
+    const codec = await this.codecs.current(codecId).catch((error: Error) => error);
+    if (codec instanceof Error) return undecoded(`not decoded: codec "${codecId}" could not be read (${codec.message})`);
+    if (!codec) return undecoded(`codec "${codecId}" not found`);
     const bytes = [...Buffer.from(uplink.payloadHex, 'hex')];
     const decoding = await this.codecs.decode(codec, bytes, uplink.port ?? PORTLESS_FPORT, Date.parse(event.time));
     return { ...event, uplink: { ...uplink, ...decoding } };

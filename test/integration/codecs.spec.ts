@@ -169,6 +169,10 @@ describe('payload codecs (SPEC §9)', () => {
         body: { message: `settings.codecId: no codec "missing-${run}"` },
       });
       expect((await api('GET', `/api/connections/${conn.helium}`)).body.settings).toMatchObject({ codecId: th });
+      const other = `other-${run}`;
+      expect((await bridge.createConnection({ id: other, network: 'tts', settings: { baseUrl: tts.baseUrl, applicationId: TTS_APP, codecId: th, codecOverrides: true } })).id).toBe(other);
+      expect((await api('PATCH', `/api/connections/${other}`, { settings: { codecOverrides: 'yes' } })).body.message).toBe('settings.codecOverrides: Invalid input: expected boolean, received string');
+      expect((await api('PATCH', `/api/connections/${other}`, { settings: { codecId: null } })).body.settings).toEqual({ baseUrl: tts.baseUrl, applicationId: TTS_APP, stream: false, codecOverrides: true });
       expect(await api('DELETE', `/api/codecs/${th}`)).toMatchObject({ status: 409, body: { message: expect.stringContaining(conn.helium) } });
 
       const externalId = randomEui();
