@@ -59,7 +59,12 @@ export class CodecRunner implements OnModuleDestroy {
     if (until && until > Date.now()) return { ok: false, error: 'codec suspended: an earlier call ran past every limit and had to be killed', ms: 0 };
     if (this.sent.length >= MAX_WAITING) return { ok: false, error: `not decoded: ${MAX_WAITING} codec calls are already waiting`, ms: 0 };
     const { outcome, ms } = await this.submit({ kind: 'run', key, script, fn, input, recvTime });
-    return outcome.ok ? { ok: true, value: JSON.parse(outcome.json) as unknown, ms } : { ok: false, error: outcome.error, ms };
+    if (!outcome.ok) return { ok: false, error: outcome.error, ms };
+    try {
+      return { ok: true, value: JSON.parse(outcome.json) as unknown, ms };
+    } catch {
+      return { ok: false, error: `${fn} returned something that is not JSON`, ms };
+    }
   }
 
   onModuleDestroy(): void {

@@ -80,7 +80,11 @@ export class CodecsService {
       const users = [connections.length ? `connection(s) ${connections.map((c) => c.id).join(', ')}` : '', devices ? `${devices} device(s)` : ''].filter(Boolean);
       throw new ConflictException(`codec "${id}" is in use by ${users.join(' and ')}: remove it from them first`);
     }
-    await this.prisma.codec.delete({ where: { id } });
+    await this.prisma.codec.delete({ where: { id } }).catch((error: unknown) => {
+      // A device given this codec since the check above.
+      if ((error as { code?: string }).code === 'P2003') throw new ConflictException(`codec "${id}" is in use by a device: remove it from it first`);
+      throw error;
+    });
     this.cache.delete(id);
   }
 

@@ -49,7 +49,9 @@ const PRELUDE = `(function () {
     if (name === 'decodeUplink') input.recvTime = new StillDate(time);
     var result = f(input);
     if (typeof result !== 'object' || result === null) throw new TypeError(name + ' must return an object, not ' + (result === null ? 'null' : typeof result));
-    return stringify(result, plainJson);
+    var json = stringify(result, plainJson);
+    if (typeof json !== 'string') throw new TypeError(name + ' must return an object that is JSON');
+    return json;
   };
 })()`;
 

@@ -80,6 +80,8 @@ describe('codec sandbox (QuickJS, in its own thread)', () => {
     expect(await errorOf('function decodeUplink() { return { data: 10n } }')).toMatch(/^TypeError: .*BigInt/);
     expect(await errorOf('function decodeUplink() { return { data: { f: function () {} } } }')).toBe('TypeError: the result is not JSON: it holds a function at "f"');
     expect(await errorOf('function decodeUplink() { }')).toBe('TypeError: decodeUplink must return an object, not undefined');
+    expect(await errorOf('function decodeUplink() { return { toJSON: function () { return undefined } } }')).toBe('TypeError: decodeUplink must return an object that is JSON');
+    expect(await errorOf('function decodeUplink() { return new Proxy({}, { ownKeys: function () { while (true) {} } }) }')).toBe('stopped after 50 ms (time limit)');
     expect(await errorOf('function decodeUplink() { return { data: "x".repeat(70000) } }')).toBe(`the result is larger than ${SANDBOX_LIMITS.resultBytes} bytes as JSON`);
   });
 
