@@ -1,14 +1,11 @@
 import { z } from 'zod';
 import { isEvenHex } from '../common/bytes';
+import { codecIdSchema } from '../common/codec-assignment';
 import { pageQuerySchema } from '../common/pagination';
 import { isoTimestamp } from '../common/validation';
 
 /** Larger scripts are refused (400): vendors' published decoders are a few to ~60 KiB. */
 export const MAX_SCRIPT_BYTES = 128 * 1024;
-
-export const codecIdSchema = z
-  .string()
-  .regex(/^[a-z0-9](?:[-_.]?[a-z0-9]){1,63}$/, 'must be 2-64 lower-case letters, digits and single - _ .');
 
 const scriptSchema = z
   .string()
@@ -41,12 +38,6 @@ export const testCodecSchema = z
 export type TestCodecInput = z.infer<typeof testCodecSchema>;
 
 export const codecPageQuerySchema = pageQuerySchema.extend({ cursor: codecIdSchema.optional() });
-
-/** `codecId` / `codecOverrides` of a connection's settings or of a device (null removes them). */
-export const codecAssignmentFields = {
-  codecId: codecIdSchema.nullable().optional(),
-  codecOverrides: z.boolean().nullable().optional(),
-};
 
 /** What decodeUplink answers (TS013): data, with optional warnings and errors. */
 export const decodeResultSchema = z.looseObject({

@@ -2,7 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { IncomingEvent } from '../events/normalized-event';
 import { IngestInterceptor, IngestService } from '../ingest/ingest.service';
 import { CodecsService } from './codecs.service';
-import { DeviceCodecs } from './device-codecs.service';
+import { DeviceCodecs } from '../devices/device-codecs.service';
 
 /** The fPort given to codecs for uplinks of networks without ports (Sigfox). */
 export const PORTLESS_FPORT = 1;

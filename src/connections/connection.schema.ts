@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { codecAssignmentFields } from '../codecs/codec.schema';
+import { codecAssignmentFields } from '../common/codec-assignment';
 
 export const connectionIdSchema = z
   .string()

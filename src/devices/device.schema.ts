@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { codecAssignmentFields } from '../codecs/codec.schema';
+import { codecAssignmentFields } from '../common/codec-assignment';
 import { pageQuerySchema } from '../common/pagination';
 import { connectionIdSchema } from '../connections/connection.schema';
 import { NETWORKS } from '../events/normalized-event';

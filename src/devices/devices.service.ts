@@ -1,5 +1,4 @@
 import { BadRequestException, ConflictException, HttpException, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
-import { DeviceCodecs } from '../codecs/device-codecs.service';
 import { Page } from '../common/pagination';
 import { SecretBox } from '../common/secret-box';
 import { uuid7 } from '../common/uuid7';
@@ -10,6 +9,7 @@ import { Device, Prisma } from '../generated/prisma/client';
 import { DeviceProvisioner, noSettingsPatch } from '../networks/device-provisioner';
 import { NetworkRegistry } from '../networks/network-registry';
 import { CreateDeviceInput, createDeviceSchema, ListDevicesQuery, UpdateDeviceInput } from './device.schema';
+import { DeviceCodecs } from './device-codecs.service';
 import { DeviceDirectory } from './device-directory.service';
 import { DeviceSyncQueue, SyncRequest } from './device-sync.queue';
 import { provisionedDevice } from './device-sync.service';
