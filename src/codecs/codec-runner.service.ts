@@ -41,6 +41,8 @@ interface Job {
 export class CodecRunner implements OnModuleDestroy {
   private readonly logger = new Logger(CodecRunner.name);
   private worker?: Worker;
+  /** Whether the thread has loaded QuickJS: calls sent before wait, not counted by the watchdog. */
+  private ready = false;
   /** Sent to the thread, not answered yet, oldest first. */
   private readonly sent: Job[] = [];
   private watchdog?: NodeJS.Timeout;
@@ -87,7 +89,7 @@ export class CodecRunner implements OnModuleDestroy {
   /** The oldest call gets WATCHDOG_MS from the answer to the one before it (or from being sent). */
   private armWatchdog(): void {
     clearTimeout(this.watchdog);
-    this.watchdog = this.sent.length ? setTimeout(() => this.kill(), WATCHDOG_MS) : undefined;
+    this.watchdog = this.ready && this.sent.length ? setTimeout(() => this.kill(), WATCHDOG_MS) : undefined;
   }
 
   private settle(reply: SandboxReply): void {
@@ -113,7 +115,13 @@ export class CodecRunner implements OnModuleDestroy {
   private start(): Worker {
     const worker = spawnSandbox();
     worker.unref();
-    worker.on('message', (reply: SandboxReply) => this.settle(reply));
+    worker.on('message', (message: SandboxReply | { ready: true }) => {
+      if (this.worker !== worker) return;
+      if ('ready' in message) {
+        this.ready = true;
+        this.armWatchdog();
+      } else this.settle(message);
+    });
     worker.on('error', (error) => this.logger.error(`codec sandbox thread failed: ${error.message}`));
     // Ended by itself (QuickJS broken, see CodecSandbox.broken, or the thread failed): the oldest
     // unanswered call may be the cause and fails; the others go to a new thread.
@@ -125,6 +133,7 @@ export class CodecRunner implements OnModuleDestroy {
       for (const job of waiting) this.send(job);
     });
     this.worker = worker;
+    this.ready = false;
     return worker;
   }
 

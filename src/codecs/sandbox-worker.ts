@@ -7,7 +7,12 @@ import type { SandboxReply, SandboxRequest } from './codec-runner.service';
  * The codec sandbox's thread: codecs run here, never on the thread that answers the networks.
  * A failure of QuickJS itself (not of a script) ends the thread; the runner starts another.
  */
-const sandbox = newQuickJSWASMModule().then((quickjs) => new CodecSandbox(quickjs));
+const sandbox = newQuickJSWASMModule().then((quickjs) => {
+  const codecs = new CodecSandbox(quickjs);
+  // Loading WebAssembly is slow on a busy machine: the runner's watchdog starts from here.
+  parentPort?.postMessage({ ready: true });
+  return codecs;
+});
 
 parentPort?.on('message', (request: SandboxRequest) => {
   void sandbox.then((codecs) => {

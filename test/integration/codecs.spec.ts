@@ -85,7 +85,11 @@ describe('payload codecs (SPEC §9)', () => {
     tokens.plain = (await bridge.createConnection({ id: conn.plain, network: 'helium' })).ingestToken;
     tokens.sigfox = (await bridge.createConnection({ id: conn.sigfox, network: 'sigfox', settings: { codecId: th } })).ingestToken;
     tokens.tts = (
-      await bridge.createConnection({ id: conn.tts, network: 'tts', settings: { baseUrl: tts.baseUrl, applicationId: TTS_APP, apiKey: TTS_API_KEY, codecId: th } })
+      await bridge.createConnection({
+        id: conn.tts,
+        network: 'tts',
+        settings: { baseUrl: tts.baseUrl, applicationId: TTS_APP, apiKey: TTS_API_KEY, frequencyPlanId: 'EU_863_870_TTN', codecId: th },
+      })
     ).ingestToken;
   });
 
@@ -247,6 +251,20 @@ describe('payload codecs (SPEC §9)', () => {
       await ingest('plain', '', heliumUplinkOf(plain, '00eb32'));
       expect((await latestUplink('plain', plain)).uplink).toEqual(expect.objectContaining({ decoded: null }));
       expect((await latestUplink('plain', plain)).uplink).not.toHaveProperty('decodeErrors');
+    });
+
+    it('takes a codecId when a device is registered, and decodes its first uplink with it', async () => {
+      const own = `registered-${run}`;
+      await createCodec(own, OTHER_SCRIPT);
+      const registration = { connectionId: conn.tts, name: 'Registered', joinEui: '70B3D57ED0008E64', appKey: '30EACA8A2CAF0C5315D0E4A1B7F7B55B' };
+      expect(await api('POST', '/api/devices', { ...registration, devEui: randomEui(), codecId: `missing-${run}` })).toMatchObject({
+        status: 400,
+        body: { message: `codecId: no codec "missing-${run}"` },
+      });
+      const externalId = randomEui();
+      expect(await api('POST', '/api/devices', { ...registration, devEui: externalId, codecId: own })).toMatchObject({ status: 201, body: { codecId: own, codecOverrides: null } });
+      await ingest('tts', '', ttsUplinkOf(externalId, '00eb32'));
+      expect((await latestUplink('tts', externalId)).uplink.decoded).toEqual({ device: 'own', length: 3 });
     });
 
     it('uses a replaced codec from its next uplink on', async () => {
