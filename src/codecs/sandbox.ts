@@ -20,6 +20,8 @@ export type SandboxOutcome = { ok: true; json: string } | { ok: false; error: st
 export class CodecCompileError extends Error {}
 
 const SCRIPT_FILE = 'codec.js';
+/** Codec versions kept compiled (each holds a QuickJS runtime: ~0.1 MiB, more with its state); beyond, the least used goes. */
+const MAX_COMPILED = 100;
 
 /**
  * Evaluated before the codec's script; the function it returns stays with the host, out of the
@@ -104,8 +106,11 @@ export class CodecSandbox {
         throw error;
       }
       this.forgetVersionsOf(key);
-      this.compiled.set(key, codec);
-    }
+      const leastUsed = this.compiled.size >= MAX_COMPILED ? this.compiled.keys().next().value : undefined;
+      if (leastUsed !== undefined) this.discard(leastUsed);
+    } else this.compiled.delete(key);
+    // Map order is use order: the first key is the least recently used.
+    this.compiled.set(key, codec);
     const { runtime, context } = codec;
     runtime.setInterruptHandler(shouldInterruptAfterDeadline(Date.now() + SANDBOX_LIMITS.deadlineMs));
     const args = [context.newString(fn), context.newString(JSON.stringify(input)), context.newNumber(recvTime)];
