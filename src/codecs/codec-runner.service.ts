@@ -3,7 +3,10 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { CodecFunction, SandboxOutcome } from './sandbox';
 
-type SandboxCall = { kind: 'check'; script: string } | { kind: 'run'; key: string; script: string; fn: CodecFunction; input: unknown; recvTime: number };
+type SandboxCall =
+  | { kind: 'check'; script: string }
+  /** `expiresAt`: a call the thread reaches later than this is answered without being made. */
+  | { kind: 'run'; key: string; script: string; fn: CodecFunction; input: unknown; recvTime: number; expiresAt: number };
 export type SandboxRequest = { id: number } & SandboxCall;
 export interface SandboxReply {
   id: number;
@@ -23,6 +26,8 @@ const WATCHDOG_MS = 500;
  * stored undecoded rather than held until the networks give up on them.
  */
 const MAX_WAITING = 1000;
+/** Nor are calls the thread reaches after this long (a codec looping to its deadline on every uplink). */
+const MAX_WAIT_MS = 1000;
 /** A codec whose call had to be killed is not run again for this long (in this process). */
 const SUSPENSION_MS = 60_000;
 
@@ -58,9 +63,9 @@ export class CodecRunner implements OnModuleDestroy {
   /** Calls `fn` of a codec version (`key`, e.g. `acme@3`) with `input`; the result is parsed JSON. */
   async run(key: string, script: string, fn: CodecFunction, input: unknown, recvTime: number): Promise<{ ok: true; value: unknown; ms: number } | { ok: false; error: string; ms: number }> {
     const until = this.suspended.get(key);
-    if (until && until > Date.now()) return { ok: false, error: 'codec suspended: an earlier call ran past every limit and had to be killed', ms: 0 };
-    if (this.sent.length >= MAX_WAITING) return { ok: false, error: `not decoded: ${MAX_WAITING} codec calls are already waiting`, ms: 0 };
-    const { outcome, ms } = await this.submit({ kind: 'run', key, script, fn, input, recvTime });
+    if (until && until > Date.now()) return { ok: false, error: `codec suspended for ${SUSPENSION_MS / 1000} s: a call of it ran past every limit and had to be killed`, ms: 0 };
+    if (this.sent.length >= MAX_WAITING) return { ok: false, error: `not run: ${MAX_WAITING} codec calls are already waiting`, ms: 0 };
+    const { outcome, ms } = await this.submit({ kind: 'run', key, script, fn, input, recvTime, expiresAt: Date.now() + MAX_WAIT_MS });
     if (!outcome.ok) return { ok: false, error: outcome.error, ms };
     try {
       return { ok: true, value: JSON.parse(outcome.json) as unknown, ms };

@@ -18,6 +18,10 @@ parentPort?.on('message', (request: SandboxRequest) => {
   void sandbox.then((codecs) => {
     const started = process.hrtime.bigint();
     let reply: SandboxReply['outcome'];
+    if (request.kind === 'run' && Date.now() > request.expiresAt) {
+      parentPort?.postMessage({ id: request.id, outcome: { ok: false, error: 'not run: the codec sandbox was busy for too long' }, ms: 0 } satisfies SandboxReply);
+      return;
+    }
     try {
       if (request.kind === 'check') reply = { ok: true, json: JSON.stringify(codecs.check(request.script)) };
       else reply = codecs.run(request.key, request.script, request.fn, request.input, request.recvTime);

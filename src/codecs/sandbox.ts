@@ -22,6 +22,12 @@ export class CodecCompileError extends Error {}
 const SCRIPT_FILE = 'codec.js';
 /** Codec versions kept compiled (each holds a QuickJS runtime: ~0.1 MiB, more with its state); beyond, the least used goes. */
 const MAX_COMPILED = 100;
+/**
+ * A codec version stopped by a limit this many times in a row is not run for SUSPENSION_MS: a codec
+ * looping to its deadline on every uplink would take the thread from all the others.
+ */
+const LIMIT_HITS_TO_SUSPEND = 3;
+const SUSPENSION_MS = 60_000;
 
 /**
  * Evaluated before the codec's script; the function it returns stays with the host, out of the
@@ -72,6 +78,9 @@ interface CompiledCodec {
  */
 export class CodecSandbox {
   private readonly compiled = new Map<string, CompiledCodec>();
+  /** Limits hit in a row, per codec version; and the versions suspended, until when. */
+  private readonly limitHits = new Map<string, number>();
+  private readonly suspended = new Map<string, number>();
   /**
    * QuickJS may fail to free a runtime that ran out of memory (an assertion aborts the WebAssembly
    * instance): then nothing more can run in this instance, and its thread must be replaced.
@@ -97,6 +106,8 @@ export class CodecSandbox {
 
   /** Calls `fn` of the script cached as `key` (a codec version), compiling it on first use. */
   run(key: string, script: string, fn: CodecFunction, input: unknown, recvTime: number): SandboxOutcome {
+    const until = this.suspended.get(key);
+    if (until !== undefined && until > Date.now()) return { ok: false, error: `codec suspended for ${SUSPENSION_MS / 1000} s: its calls ran into the sandbox's limits ${LIMIT_HITS_TO_SUSPEND} times in a row` };
     let codec = this.compiled.get(key);
     if (!codec) {
       try {
@@ -119,9 +130,11 @@ export class CodecSandbox {
     if (result.error) {
       const { message, limitHit } = describeError(context, result.error, SANDBOX_LIMITS.deadlineMs);
       result.error.dispose();
+      this.countLimitHits(key, limitHit);
       if (limitHit) this.discard(key);
       return { ok: false, error: message };
     }
+    this.countLimitHits(key, false);
     const json = context.getString(result.value);
     result.value.dispose();
     if (json.length > SANDBOX_LIMITS.resultBytes) return { ok: false, error: `the result is larger than ${SANDBOX_LIMITS.resultBytes} bytes as JSON` };
@@ -163,6 +176,13 @@ export class CodecSandbox {
       this.release(codec);
       throw error;
     }
+  }
+
+  private countLimitHits(key: string, hit: boolean): void {
+    const hits = hit ? (this.limitHits.get(key) ?? 0) + 1 : 0;
+    if (hits >= LIMIT_HITS_TO_SUSPEND) this.suspended.set(key, Date.now() + SUSPENSION_MS);
+    if (hits > 0 && hits < LIMIT_HITS_TO_SUSPEND) this.limitHits.set(key, hits);
+    else this.limitHits.delete(key);
   }
 
   private forgetVersionsOf(key: string): void {

@@ -75,6 +75,16 @@ describe('codec sandbox (QuickJS, in its own thread)', () => {
     expect(await valueOf(TEMPERATURE, { bytes: [0, 10], fPort: 1 })).toMatchObject({ data: { temperature: 1 } });
   });
 
+  it('suspends a codec stopped by its limits 3 times in a row, so that a flood of its uplinks leaves the thread to the others', async () => {
+    const loop = 'function decodeUplink() { while (true) {} }';
+    const flood = Array.from({ length: 30 }, () => run(loop, { bytes: [] }, 'flood@1'));
+    const other = run(TEMPERATURE, { bytes: [0, 5, 1], fPort: 1 }, 'other@1');
+    const errors = (await Promise.all(flood)).map((outcome) => (outcome.ok ? 'ok' : outcome.error));
+    expect(errors.slice(0, 3)).toEqual(Array(3).fill(`stopped after ${SANDBOX_LIMITS.deadlineMs} ms (time limit)`));
+    expect(new Set(errors.slice(3))).toEqual(new Set(["codec suspended for 60 s: its calls ran into the sandbox's limits 3 times in a row"]));
+    expect(await other).toMatchObject({ ok: true, value: { data: { temperature: 0.5 } } });
+  });
+
   it('turns results that are not JSON into errors', async () => {
     expect(await errorOf('function decodeUplink() { var a = {}; a.self = a; return { data: a } }')).toMatch(/^TypeError: .*circular/);
     expect(await errorOf('function decodeUplink() { return { data: 10n } }')).toMatch(/^TypeError: .*BigInt/);
@@ -105,7 +115,7 @@ describe('codec sandbox (QuickJS, in its own thread)', () => {
       0.3,
       0.4,
     ]);
-    expect(await run(bomb, { bytes: [] }, 'bomb@1')).toMatchObject({ ok: false, error: expect.stringMatching(/^codec suspended|^out of memory/) });
+    expect(await run(bomb, { bytes: [] }, 'bomb@1')).toMatchObject({ ok: false, error: expect.stringMatching(/^codec suspended for 60 s: a call of it ran past every limit|^out of memory/) });
   });
 });
 
