@@ -30,7 +30,8 @@ export class UplinkDecoder implements OnModuleInit {
     const settings = connection.settings as { codecId?: string; codecOverrides?: boolean };
     return Promise.all(
       events.map(async (event) => {
-        if (event.type !== 'uplink' || !event.uplink) return event;
+        // LoRaWAN's port 0 carries MAC commands, never the application's payload.
+        if (event.type !== 'uplink' || !event.uplink || event.uplink.port === 0) return event;
         const own = await this.devices.of(connection.id, event.device.externalId);
         const codecId = own?.codecId ?? settings.codecId;
         const overrides = own?.codecOverrides ?? settings.codecOverrides ?? false;
