@@ -213,6 +213,14 @@ describe('payload codecs (SPEC §9)', () => {
       expect((await latestUplink('tts', externalId)).uplink).toMatchObject({ decoded: null, decodeErrors: ['expected 3 bytes, got 1'], decodeWarnings: [] });
     });
 
+    it('leaves MAC-only uplinks (LoRaWAN port 0) alone', async () => {
+      const externalId = randomEui();
+      await ingest('tts', '', ttsUplinkOf(externalId, '', { f_port: undefined, frm_payload: undefined }));
+      const { uplink } = await latestUplink('tts', externalId);
+      expect(uplink).toMatchObject({ port: 0, decoded: null });
+      expect(uplink).not.toHaveProperty('decodeErrors');
+    });
+
     it('decodes a Sigfox uplink with fPort 1', async () => {
       const device = `5${randomBytes(3).toString('hex').slice(1).toUpperCase()}`;
       await ingest('sigfox', '/data', { device, time: Math.floor(Date.now() / 1000), data: '00eb32', seqNumber: 12, ack: false });
