@@ -26,20 +26,22 @@ export class DeviceCodecs {
 
   constructor(private readonly prisma: PrismaService) {}
 
-  /** Never fails: with the database unreachable, the assignments last read apply. */
   async of(connectionId: string, externalId: string): Promise<CodecAssignment | undefined> {
-    if (Date.now() - this.refreshedAt > REFRESH_MS) {
-      await this.refresh().catch((error: Error) => {
-        this.refreshedAt = Date.now();
-        this.logger.warn(`cannot read the devices' codecs (${error.message}): the last ones read apply`);
-      });
-    }
+    if (Date.now() - this.refreshedAt > REFRESH_MS) await this.refresh();
     return this.byDevice.get(keyOf(connectionId, externalId));
   }
 
-  /** Reads the changes now; the devices API calls it so that its own changes apply at once. */
+  /**
+   * Reads the changes now; the devices API calls it so that its own changes apply at once. Never
+   * fails: with the database unreachable, the assignments last read go on applying.
+   */
   refresh(): Promise<void> {
-    this.refreshing ??= this.read().finally(() => (this.refreshing = undefined));
+    this.refreshing ??= this.read()
+      .catch((error: Error) => {
+        this.refreshedAt = Date.now();
+        this.logger.warn(`cannot read the devices' codecs (${error.message}): the last ones read apply`);
+      })
+      .finally(() => (this.refreshing = undefined));
     return this.refreshing;
   }
 
