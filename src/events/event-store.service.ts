@@ -17,6 +17,8 @@ export interface StoredEvent {
   /** False when it was a copy of an event already stored (merged into it). */
   isNew: boolean;
   type: NormalizedEvent['type'];
+  /** The event as stored, when new: fan-out may publish it without reading it back. */
+  event?: NormalizedEvent;
 }
 
 export interface EventFilter {
@@ -82,7 +84,8 @@ export class EventStore {
         row = toRow(connection, event, device, receivedAt);
         isNew = await this.writer.insert(row);
       }
-      stored.push({ id: isNew ? row.id : await this.mergeCopy(connection.id, event), deviceId: device.id, isNew, type: event.type });
+      if (isNew) stored.push({ id: row.id, deviceId: device.id, isNew, type: event.type, event: fromRow(row) });
+      else stored.push({ id: await this.mergeCopy(connection.id, event), deviceId: device.id, isNew, type: event.type });
     }
     return stored;
   }
@@ -198,6 +201,10 @@ function toRow(connection: OpenConnection, event: IncomingEvent, device: DeviceR
     body,
     raw: event.raw ?? {},
   };
+}
+
+function fromRow(row: EventRow): NormalizedEvent {
+  return normalized(row.id, row.type, row.network, row.connection_id, row.time, row.received_at, row.body as EventBody, row.raw);
 }
 
 function fromRawRow(row: RawEventRow): NormalizedEvent {
