@@ -3,8 +3,8 @@
  * The least a correct Helium → Postgres → MQTT pipeline must do, as the yardstick of issue 12:
  * plain Fastify, the ingest token checked in constant time, the bridge's own Helium schema and
  * mapping (dist/), the events of concurrent requests inserted in one statement into a table of the
- * events table's shape (same indexes, same dedup key; a multi-buy copy merges its gateways into
- * the first), 200 only after commit, then a QoS 1 publish from memory and one coalesced
+ * events table's shape (same indexes, and a unique dedup key; a multi-buy copy merges its gateways
+ * into the first), 200 only after commit, then a QoS 1 publish from memory and one coalesced
  * "published" mark; a sweeper publishes what a failed publish left behind. No framework, no queue.
  *
  *   node bench/bare-pipeline.js   (env: PORT, DATABASE_URL, MQTT_URL, MQTT_TOPIC_PREFIX, BARE_TOKEN)
@@ -135,6 +135,8 @@ function tokenMatches(token) {
 async function main() {
   await pool.query('CREATE TABLE IF NOT EXISTS bare_devices (LIKE devices INCLUDING ALL)');
   await pool.query('CREATE TABLE IF NOT EXISTS bare_events (LIKE events INCLUDING ALL)');
+  // Its dedup: one key per event for ever (the bridge's identities expire, in a table of their own).
+  await pool.query('CREATE UNIQUE INDEX IF NOT EXISTS bare_events_dedup_key ON bare_events (connection_id, dedup_key)');
   const app = Fastify({ bodyLimit: 256 * 1024 });
   app.get('/health/ready', async (_request, reply) => reply.status(broker.connected ? 200 : 503).send({ ready: broker.connected }));
   app.post('/ingest/helium/:connectionId', async (request, reply) => {

@@ -25,10 +25,10 @@ const URL_BASE = `http://127.0.0.1:${PORT}`;
 const API_KEY = 'bench-key';
 const MQTT_URL = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
 const TOPIC_PREFIX = `bench-${process.pid}`;
-/** The load's shape (issue 12): 2,000 devices, 3 hotspots per uplink, 10 % multi-buy copies. */
+/** The load's shape (issue 12): 2,000 devices, 3 hotspots per uplink, 10 % multi-buy copies (BENCH_DEVICES, BENCH_DUPLICATE_SHARE). */
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 2000);
 const HOTSPOTS_PER_UPLINK = 3;
-const DUPLICATE_SHARE = 0.1;
+const DUPLICATE_SHARE = Number(process.env.BENCH_DUPLICATE_SHARE ?? 0.1);
 
 /** The bridge's environment in every phase; `env` of startBridge/startStack overrides it. */
 function bridgeEnv() {
@@ -212,7 +212,8 @@ function ttsBody(devEui, fcnt) {
   const now = new Date().toISOString();
   return {
     end_device_ids: { device_id: `eui-${devEui.toLowerCase()}`, application_ids: { application_id: 'bench' }, dev_eui: devEui, dev_addr: '260BDF71' },
-    correlation_ids: ['as:up:bench'],
+    // TTS names each uplink by its as:up correlation id (the bridge's identity of it).
+    correlation_ids: [`as:up:bench-${devEui}-${fcnt}`],
     received_at: now,
     uplink_message: {
       session_key_id: 'AZpdcJdm3ixYYWExQAIgUg==',

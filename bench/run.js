@@ -91,6 +91,7 @@ async function mainPhases() {
     row(`${mode}: MQTT-delivered events/s (full speed)`, round(throughput.deliveredPerSecond, 0), '/s'),
     row('accepted events not delivered to MQTT (every phase)', undelivered, 'events', 0, undelivered === 0),
     row('bridge non-2xx / errors (every phase)', errors, 'requests', 0, errors === 0),
+    row('bare pipeline non-2xx / errors', bare.throughput.errors + bare.latency.errors, 'requests', 0, bare.throughput.errors + bare.latency.errors === 0),
     row(`three networks at ${RATE}/s: request→MQTT p99`, round(mixed.p99Ms), 'ms'),
     row(`Sigfox BIDIR answer p99 at ${RATE / 4}/s`, sigfoxP99, 'ms', 50, sigfoxP99 <= 50),
     row(`history limit=100 p50 / p99 (${ROWS.toLocaleString()} events)`, `${round(history.p50Ms)} / ${round(history.p99Ms)}`, 'ms', 'p99 ≤ 20', history.p99Ms <= 20),
