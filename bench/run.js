@@ -47,18 +47,25 @@ async function barePhases() {
 async function bridgePhases() {
   const stack = await lib.startStack({ split: SPLIT });
   const target = lib.bridgeTarget(stack.tokens);
+  // Each phase's peak, to tell which load holds the memory.
+  const phaseRssMb = {};
+  const phase = async (name, measure) => {
+    const result = await measure();
+    phaseRssMb[name] = stack.processes.map((p) => round(p.peakRssMb));
+    return result;
+  };
   try {
     console.log(`bridge: Helium at full speed (${SECONDS} s), then ${RATE}/s (${SECONDS} s)…`);
-    const throughput = await lib.measureHelium(target, SECONDS);
-    const latency = await lib.measureHelium(target, SECONDS, RATE);
+    const throughput = await phase('throughput', () => lib.measureHelium(target, SECONDS));
+    const latency = await phase('latency', () => lib.measureHelium(target, SECONDS, RATE));
     console.log(`bridge: Helium, Sigfox BIDIR and TTS at ${RATE}/s (${SECONDS} s)…`);
-    const mixed = await lib.measureLatency(stack.tokens, RATE, SECONDS);
+    const mixed = await phase('mixed', () => lib.measureLatency(stack.tokens, RATE, SECONDS));
     console.log(`history (${ROWS.toLocaleString()} stored events)…`);
     const { devices, fillSeconds } = await lib.fillEvents(ROWS);
-    const history = { rows: ROWS, fillSeconds, ...(await lib.timeGets(`/api/devices/${devices[0].id}/events?limit=100`, 300)) };
+    const history = { rows: ROWS, fillSeconds, ...(await phase('history', () => lib.timeGets(`/api/devices/${devices[0].id}/events?limit=100`, 300))) };
     console.log(`bridge: Helium at full speed at that size (${SECONDS} s)…`);
-    const throughputAtSize = await lib.measureHelium(target, SECONDS);
-    return { throughput, latency, mixed, history, throughputAtSize, processPeakRssMb: stack.processes.map((p) => round(p.peakRssMb)) };
+    const throughputAtSize = await phase('throughputAtSize', () => lib.measureHelium(target, SECONDS));
+    return { throughput, latency, mixed, history, throughputAtSize, phaseRssMb, processPeakRssMb: stack.processes.map((p) => round(p.peakRssMb)) };
   } finally {
     await stack.stop();
   }

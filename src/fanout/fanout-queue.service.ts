@@ -15,6 +15,8 @@ export interface PublishJob {
 }
 
 const REQUEUE_BATCH = 200;
+/** Events a process publishes itself at a time; beyond, they wait in the queue, not in memory. */
+const LOCAL_IN_FLIGHT_MAX = 2000;
 
 /**
  * Publishes stored events now, in this process, reading them back unless `events` (as stored)
@@ -37,6 +39,7 @@ export class FanoutQueue implements OnModuleDestroy {
   readonly queue: Queue<PublishJob>;
   private readonly dedupWindowMs: number;
   private localPublisher?: LocalPublisher;
+  private localInFlight = 0;
   /** Uplinks waiting out the dedup window in this process, by their timer. */
   private readonly waiting = new Map<NodeJS.Timeout, string[]>();
   private readonly enqueuer = new CoalescingBatcher<Enqueued, void>(async (events) => {
@@ -94,14 +97,22 @@ export class FanoutQueue implements OnModuleDestroy {
     this.waiting.set(timer, eventIds);
   }
 
-  /** A failed publication (broker down) is retried by the queue, with its backoff. */
+  /** A failed publication (broker down) is retried by the queue, with its backoff; a backlog waits there too. */
   private async publishLocally(eventIds: string[], events?: NormalizedEvent[]): Promise<void> {
+    if (this.localInFlight + eventIds.length > LOCAL_IN_FLIGHT_MAX) return this.addOrLeaveToSweeper(eventIds);
+    this.localInFlight += eventIds.length;
     try {
       await this.localPublisher!(eventIds, events);
     } catch (error) {
       this.logger.debug(`publish of ${eventIds.length} event(s) goes to the queue: ${(error as Error).message}`);
-      await this.add(eventIds, 0).catch((failure: Error) => this.logger.warn(`enqueue of ${eventIds.length} event(s) deferred to the sweeper: ${failure.message}`));
+      await this.addOrLeaveToSweeper(eventIds);
+    } finally {
+      this.localInFlight -= eventIds.length;
     }
+  }
+
+  private async addOrLeaveToSweeper(eventIds: string[]): Promise<void> {
+    await this.add(eventIds, 0).catch((error: Error) => this.logger.warn(`enqueue of ${eventIds.length} event(s) deferred to the sweeper: ${error.message}`));
   }
 
   /** Re-queues events whose job was lost; their dedup window is long over. */
