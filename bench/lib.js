@@ -108,13 +108,16 @@ function spawnSampled(args, env) {
   return sampleRss(child);
 }
 
+/** The node flags of `npm start` (heap sizes): the bench runs the bridge as production does. */
+const START_FLAGS = require('../package.json').scripts.start.split(' ').filter((word) => word.startsWith('--'));
+
 /**
  * One bridge process of `role` ('all', 'api', 'worker'); a worker listens on PORT + 1.
- * `nodeArgs` go before the script (e.g. ['--cpu-prof']).
+ * `nodeArgs` go before the script, after npm start's flags (e.g. ['--cpu-prof']).
  */
 function startBridge(role = 'all', env = {}, nodeArgs = []) {
   const port = role === 'worker' ? PORT + 1 : PORT;
-  const child = spawnSampled([...nodeArgs, join(ROOT, 'dist/main.js')], { ...bridgeEnv(), ...env, BRIDGE_ROLE: role, PORT: String(port) });
+  const child = spawnSampled([...START_FLAGS, ...nodeArgs, join(ROOT, 'dist/main.js')], { ...bridgeEnv(), ...env, BRIDGE_ROLE: role, PORT: String(port) });
   child.role = role;
   child.url = `http://127.0.0.1:${port}`;
   return child;
