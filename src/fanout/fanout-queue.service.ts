@@ -44,7 +44,7 @@ export class FanoutQueue implements OnModuleDestroy {
   private readonly waiting = new Map<NodeJS.Timeout, string[]>();
   private readonly enqueuer = new CoalescingBatcher<Enqueued, void>(async (events) => {
     if (this.localPublisher) {
-      this.publishLocal(events);
+      this.publishHere(events);
       return events.map(() => undefined);
     }
     const uplinks = events.filter((event) => event.type === 'uplink').map((event) => event.id);
@@ -82,23 +82,23 @@ export class FanoutQueue implements OnModuleDestroy {
    * What is published at once goes as stored, not read back. Uplinks waiting out a dedup window
    * are read back after it, with the gateways their copies merged in.
    */
-  private publishLocal(events: Enqueued[]): void {
+  private publishHere(events: Enqueued[]): void {
     const waits = (event: Enqueued) => event.type === 'uplink' && this.dedupWindowMs > 0;
     const now = events.filter((event) => !waits(event));
     const later = events.filter(waits);
     const stored = now.flatMap((event) => event.event ?? []);
-    if (now.length) void this.publishLocally(now.map((event) => event.id), stored.length === now.length ? stored : undefined);
+    if (now.length) void this.publishNow(now.map((event) => event.id), stored.length === now.length ? stored : undefined);
     if (later.length === 0) return;
     const eventIds = later.map((event) => event.id);
     const timer = setTimeout(() => {
       this.waiting.delete(timer);
-      void this.publishLocally(eventIds);
+      void this.publishNow(eventIds);
     }, this.dedupWindowMs);
     this.waiting.set(timer, eventIds);
   }
 
   /** A failed publication (broker down) is retried by the queue, with its backoff; a backlog waits there too. */
-  private async publishLocally(eventIds: string[], events?: NormalizedEvent[]): Promise<void> {
+  private async publishNow(eventIds: string[], events?: NormalizedEvent[]): Promise<void> {
     if (this.localInFlight + eventIds.length > LOCAL_IN_FLIGHT_MAX) return this.addOrLeaveToSweeper(eventIds);
     this.localInFlight += eventIds.length;
     try {
@@ -130,7 +130,7 @@ export class FanoutQueue implements OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     const waiting = [...this.waiting].map(([timer, eventIds]) => {
       clearTimeout(timer);
-      return this.add(eventIds, 0).catch(() => undefined);
+      return this.addOrLeaveToSweeper(eventIds);
     });
     this.waiting.clear();
     await Promise.all(waiting);
