@@ -154,13 +154,16 @@ async function main() {
   lib.build();
   const sections = [];
   let details = null;
-  if (!ONLY) {
-    const main = await mainPhases();
-    details = main.details;
-    sections.push({ name: '', rows: main.rows });
+  try {
+    if (!ONLY) {
+      const main = await mainPhases();
+      details = main.details;
+      sections.push({ name: '', rows: main.rows });
+    }
+    for (const entry of scenarioFiles()) sections.push(await runScenario(entry));
+  } finally {
+    await lib.dropDatabase();
   }
-  for (const entry of scenarioFiles()) sections.push(await runScenario(entry));
-  await lib.dropDatabase();
 
   const result = {
     startedAt,
