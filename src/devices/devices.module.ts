@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { DeviceDirectory } from './device-directory.service';
+import { DeviceStateRecorder } from './device-state-recorder.service';
 import { DeviceSyncQueue } from './device-sync.queue';
 import { DeviceSyncService } from './device-sync.service';
 import { DeviceSyncWorker } from './device-sync.worker';
@@ -11,7 +12,7 @@ import { ReconcileService } from './reconcile.service';
 /** The device registry, its provisioning sync to the networks, and reconcile (SPEC §6). */
 @Module({
   controllers: [DevicesController, ReconcileController],
-  providers: [DeviceDirectory, DevicesService, DeviceSyncQueue, DeviceSyncService, DeviceSyncWorker, ReconcileService],
-  exports: [DeviceDirectory, DevicesService],
+  providers: [DeviceDirectory, DeviceStateRecorder, DevicesService, DeviceSyncQueue, DeviceSyncService, DeviceSyncWorker, ReconcileService],
+  exports: [DeviceDirectory, DeviceStateRecorder, DevicesService],
 })
 export class DevicesModule {}

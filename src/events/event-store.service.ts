@@ -3,10 +3,12 @@ import { createHash } from 'node:crypto';
 import { uuid7 } from '../common/uuid7';
 import { PrismaService } from '../database/prisma.service';
 import { DeviceDirectory, DeviceRef } from '../devices/device-directory.service';
+import { DeviceStateRecorder } from '../devices/device-state-recorder.service';
+import { deviceStateOf } from '../devices/device-state';
 import { Event } from '../generated/prisma/client';
 import type { OpenConnection } from '../connections/connections.service';
 import { EventBatchWriter, EventRow, isForeignKeyViolation } from './event-batch-writer';
-import { IncomingEvent, NormalizedEvent } from './normalized-event';
+import { IncomingEvent, NormalizedEvent, Radio } from './normalized-event';
 import { mergeRadio } from './radio';
 
 type EventBody = Omit<NormalizedEvent, 'id' | 'type' | 'network' | 'connectionId' | 'time' | 'receivedAt' | 'raw'>;
@@ -59,6 +61,7 @@ export class EventStore {
   constructor(
     private readonly prisma: PrismaService,
     private readonly devices: DeviceDirectory,
+    private readonly deviceState: DeviceStateRecorder,
   ) {
     this.writer = new EventBatchWriter(prisma.pool);
   }
@@ -68,8 +71,7 @@ export class EventStore {
     const receivedAt = new Date();
     const stored: StoredEvent[] = [];
     for (const event of incoming) {
-      const seen = { at: receivedAt, downlinkUrl: context.downlinkUrl, fromDevice: !event.type.startsWith('downlink.') };
-      let device = await this.devices.resolve(connection.id, event.device, seen);
+      let device = await this.devices.resolve(connection.id, event.device, context.downlinkUrl);
       let row = toRow(connection, event, device, receivedAt);
       let isNew: boolean;
       try {
@@ -78,11 +80,14 @@ export class EventStore {
         if (!isForeignKeyViolation(error)) throw error;
         // The cached device was deleted meanwhile: the event re-registers it.
         this.devices.forget(connection.id, event.device.externalId);
-        device = await this.devices.resolve(connection.id, event.device, seen);
+        device = await this.devices.resolve(connection.id, event.device, context.downlinkUrl);
         row = toRow(connection, event, device, receivedAt);
         isNew = await this.writer.insert(row);
       }
-      stored.push({ id: isNew ? row.id : await this.mergeCopy(connection.id, event), deviceId: device.id, isNew, type: event.type });
+      const merged = isNew ? { id: row.id, radio: event.radio } : await this.mergeCopy(connection.id, event);
+      // A merged copy counts its gateways in the device's last uplink too.
+      this.deviceState.record(device.id, deviceStateOf({ ...event, radio: merged.radio }, receivedAt));
+      stored.push({ id: merged.id, deviceId: device.id, isNew, type: event.type });
     }
     return stored;
   }
@@ -151,7 +156,7 @@ export class EventStore {
   }
 
   /** Adds a copy's gateways to the stored event, under a row lock so concurrent copies all count. */
-  private async mergeCopy(connectionId: string, event: IncomingEvent): Promise<string> {
+  private async mergeCopy(connectionId: string, event: IncomingEvent): Promise<{ id: string; radio: Radio | null }> {
     const client = await this.prisma.pool.connect();
     try {
       await client.query('BEGIN');
@@ -166,7 +171,7 @@ export class EventStore {
         await client.query({ name: 'merge-event-radio', text: 'UPDATE events SET body = $2 WHERE id = $1', values: [first.id, JSON.stringify({ ...first.body, radio })] });
       }
       await client.query('COMMIT');
-      return first.id;
+      return { id: first.id, radio };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
