@@ -8,6 +8,7 @@ import { deviceStateOf } from '../devices/device-state';
 import { Event } from '../generated/prisma/client';
 import type { OpenConnection } from '../connections/connections.service';
 import { EventBatchWriter, EventRow, isForeignKeyViolation } from './event-batch-writer';
+import { EventCursor } from './event-cursor';
 import { IncomingEvent, NormalizedEvent, Radio } from './normalized-event';
 import { mergeRadio } from './radio';
 
@@ -112,29 +113,20 @@ export class EventStore {
    * ~40 ms to map, the query itself well under 1 ms on its (device_id, id) index.
    */
   async findPage(filter: EventFilter, limit: number): Promise<NormalizedEvent[]> {
-    const conditions: string[] = [];
-    const values: unknown[] = [];
-    const where = (sql: string, value: unknown) => {
-      if (value === undefined) return;
-      values.push(value);
-      conditions.push(sql.replace('?', `$${values.length}`));
-    };
-    where('type = ?', filter.type);
-    where('network = ?', filter.network);
-    where('connection_id = ?', filter.connectionId);
-    where('external_id = ?', filter.externalId);
-    where('device_id = ?::uuid', filter.deviceId);
-    where('id < ?::uuid', filter.before);
-    where('time >= ?', filter.from);
-    where('time < ?', filter.to);
+    const { where, values } = whereClause(filter);
     values.push(limit);
-    const text = `SELECT id, connection_id, network, type, time, received_at, body, raw FROM events
-                  ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${values.length}`;
+    const text = `SELECT ${HISTORY_COLUMNS} FROM events ${where} ORDER BY id DESC LIMIT $${values.length}`;
     // Named, so each combination of filters is planned once per connection (planning was ~1 ms of
     // a ~9 ms page); hashed, as Postgres cuts statement names at 63 bytes.
     const name = `history-page-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
     const result = await this.prisma.pool.query<RawEventRow>({ name, text, values });
     return result.rows.map(fromRawRow);
+  }
+
+  /** Every event matching `filter`, oldest first, read through a server-side cursor (export). */
+  openCursor(filter: Omit<EventFilter, 'before'>): Promise<EventCursor> {
+    const { where, values } = whereClause(filter);
+    return EventCursor.open(this.prisma.pool, `SELECT ${HISTORY_COLUMNS} FROM events ${where} ORDER BY id`, values, fromRawRow);
   }
 
   async markPublished(ids: string[]): Promise<void> {
@@ -203,6 +195,27 @@ function toRow(connection: OpenConnection, event: IncomingEvent, device: DeviceR
     body,
     raw: event.raw ?? {},
   };
+}
+
+const HISTORY_COLUMNS = 'id, connection_id, network, type, time, received_at, body, raw';
+
+function whereClause(filter: EventFilter): { where: string; values: unknown[] } {
+  const conditions: string[] = [];
+  const values: unknown[] = [];
+  const where = (sql: string, value: unknown) => {
+    if (value === undefined) return;
+    values.push(value);
+    conditions.push(sql.replace('?', `$${values.length}`));
+  };
+  where('type = ?', filter.type);
+  where('network = ?', filter.network);
+  where('connection_id = ?', filter.connectionId);
+  where('external_id = ?', filter.externalId);
+  where('device_id = ?::uuid', filter.deviceId);
+  where('id < ?::uuid', filter.before);
+  where('time >= ?', filter.from);
+  where('time < ?', filter.to);
+  return { where: conditions.length ? `WHERE ${conditions.join(' AND ')}` : '', values };
 }
 
 function fromRawRow(row: RawEventRow): NormalizedEvent {

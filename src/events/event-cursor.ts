@@ -1,0 +1,48 @@
+import type { Pool, PoolClient } from 'pg';
+import type { NormalizedEvent } from './normalized-event';
+
+/**
+ * A server-side cursor (DECLARE … FETCH in a read-only transaction, on a connection of its own):
+ * Postgres keeps the position and the snapshot, the bridge holds one batch at a time, whatever
+ * the number of rows.
+ */
+export class EventCursor {
+  private closed = false;
+
+  private constructor(
+    private readonly client: PoolClient,
+    private readonly toEvent: (row: never) => NormalizedEvent,
+  ) {}
+
+  static async open<Row>(pool: Pool, query: string, values: unknown[], toEvent: (row: Row) => NormalizedEvent): Promise<EventCursor> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN READ ONLY');
+      await client.query({ text: `DECLARE event_export NO SCROLL CURSOR FOR ${query}`, values });
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release();
+      throw error;
+    }
+    return new EventCursor(client, toEvent as (row: never) => NormalizedEvent);
+  }
+
+  /** The next `count` events; fewer (or none) at the end. */
+  async next(count: number): Promise<NormalizedEvent[]> {
+    const { rows } = await this.client.query(`FETCH ${Math.trunc(count)} FROM event_export`);
+    return rows.map((row) => this.toEvent(row as never));
+  }
+
+  /** Ends the transaction and gives the connection back; safe to call more than once. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.client.query('ROLLBACK');
+      this.client.release();
+    } catch (error) {
+      // A broken connection is not given back to the pool.
+      this.client.release(error as Error);
+    }
+  }
+}
