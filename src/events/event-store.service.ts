@@ -60,6 +60,7 @@ interface RawEventRow {
 @Injectable()
 export class EventStore {
   private readonly writer: EventBatchWriter;
+  private readonly retentionMs: number;
 
   constructor(
     private readonly prisma: PrismaService,
@@ -68,6 +69,12 @@ export class EventStore {
     config: ConfigService<Settings, true>,
   ) {
     this.writer = new EventBatchWriter(prisma.pool, config.get('EVENT_IDENTITY_TTL_HOURS', { infer: true }) * 3600_000);
+    this.retentionMs = config.get('EVENTS_RETENTION_DAYS', { infer: true }) * 86_400_000;
+  }
+
+  /** History never shows what retention removes, even before the worker has dropped it. */
+  private keptSince(): Date | undefined {
+    return this.retentionMs > 0 ? new Date(Date.now() - this.retentionMs) : undefined;
   }
 
   /**
@@ -126,7 +133,7 @@ export class EventStore {
    * ~40 ms to map, the query itself well under 1 ms on its (device_id, id) index.
    */
   async findPage(filter: EventFilter, limit: number): Promise<NormalizedEvent[]> {
-    const { where, values } = whereClause(filter);
+    const { where, values } = whereClause(filter, this.keptSince());
     values.push(limit);
     const text = `SELECT ${HISTORY_COLUMNS} FROM events ${where} ORDER BY id DESC LIMIT $${values.length}`;
     // Named, so each combination of filters is planned once per connection (planning was ~1 ms of
@@ -138,7 +145,7 @@ export class EventStore {
 
   /** Every event matching `filter`, oldest first, read through a server-side cursor (export). */
   openCursor(filter: Omit<EventFilter, 'before'>): Promise<EventCursor> {
-    const { where, values } = whereClause(filter);
+    const { where, values } = whereClause(filter, this.keptSince());
     return EventCursor.open(this.prisma.pool, `SELECT ${HISTORY_COLUMNS} FROM events ${where} ORDER BY id`, values, fromRawRow);
   }
 
@@ -245,7 +252,7 @@ function toRow(connection: OpenConnection, event: IncomingEvent, device: DeviceR
 
 const HISTORY_COLUMNS = 'id, connection_id, network, type, time, received_at, body, raw';
 
-function whereClause(filter: EventFilter): { where: string; values: unknown[] } {
+function whereClause(filter: EventFilter, keptSince: Date | undefined): { where: string; values: unknown[] } {
   const conditions: string[] = [];
   const values: unknown[] = [];
   const where = (sql: string, value: unknown) => {
@@ -261,6 +268,7 @@ function whereClause(filter: EventFilter): { where: string; values: unknown[] } 
   where('id < ?::uuid', filter.before);
   where('time >= ?', filter.from);
   where('time < ?', filter.to);
+  where('time >= ?', keptSince);
   return { where: conditions.length ? `WHERE ${conditions.join(' AND ')}` : '', values };
 }
 
