@@ -39,7 +39,7 @@ CREATE TABLE "events_default" PARTITION OF "events" DEFAULT;
 -- Creates the partition of `parent` (partitioned by `key`) for the week holding `at`
 -- (<parent>_wYYYYMMDD, its Monday), moving into it the rows that <parent>_default holds for that
 -- week. Used by the migrations and by the worker. ATTACH takes only a SHARE UPDATE EXCLUSIVE lock
--- on the parent: inserts and reads go on meanwhile.
+-- on the parent, so inserts and reads go on; the default partition is locked while it is checked.
 CREATE FUNCTION "create_week_partition"("parent" TEXT, "key" TEXT, "at" TIMESTAMPTZ) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
 DECLARE
   week_start TIMESTAMPTZ := date_trunc('week', "at" AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
