@@ -1,6 +1,6 @@
 -- events becomes partitioned by `time`, one partition per ISO week (Monday 00:00 UTC), so that
 -- retention drops whole weeks instead of deleting rows. The existing rows are copied into their
--- weeks (this runs once, at the upgrade: about a minute per few million events).
+-- weeks, once, at the upgrade: it takes as long as copying the table.
 -- A unique key must include the partition key, hence the primary key (id, time); event identity
 -- lives in event_identities (which records event_time, so a merge finds its partition directly).
 
@@ -11,19 +11,7 @@ ALTER INDEX "events_device_id_id_idx" RENAME TO "events_unpartitioned_device_id_
 ALTER INDEX "events_unpublished_idx" RENAME TO "events_unpartitioned_unpublished_idx";
 
 CREATE TABLE "events" (
-    "id" UUID NOT NULL,
-    "connection_id" TEXT NOT NULL,
-    "device_id" UUID NOT NULL,
-    "network" TEXT NOT NULL,
-    "type" TEXT NOT NULL,
-    "external_id" TEXT NOT NULL,
-    "dedup_key" TEXT NOT NULL,
-    "time" TIMESTAMPTZ(3) NOT NULL,
-    "received_at" TIMESTAMPTZ(3) NOT NULL,
-    "body" JSONB NOT NULL,
-    "raw" JSONB NOT NULL,
-    "published_at" TIMESTAMPTZ(3),
-
+    LIKE "events_unpartitioned" INCLUDING DEFAULTS,
     CONSTRAINT "events_pkey" PRIMARY KEY ("id", "time")
 ) PARTITION BY RANGE ("time");
 

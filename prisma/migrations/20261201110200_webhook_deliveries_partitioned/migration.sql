@@ -11,19 +11,8 @@ ALTER INDEX "webhook_deliveries_webhook_id_status_id_idx" RENAME TO "webhook_del
 ALTER INDEX "webhook_deliveries_status_next_attempt_at_idx" RENAME TO "webhook_deliveries_unpartitioned_status_next_attempt_at_idx";
 
 CREATE TABLE "webhook_deliveries" (
-    "id" UUID NOT NULL,
-    "webhook_id" UUID NOT NULL,
-    "event_id" UUID NOT NULL,
+    LIKE "webhook_deliveries_unpartitioned" INCLUDING DEFAULTS,
     "event_time" TIMESTAMPTZ(3) NOT NULL,
-    "status" TEXT NOT NULL,
-    "attempts" INTEGER NOT NULL DEFAULT 0,
-    "last_status_code" INTEGER,
-    "last_error" TEXT,
-    "next_attempt_at" TIMESTAMPTZ(3),
-    "delivered_at" TIMESTAMPTZ(3),
-    "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "updated_at" TIMESTAMPTZ(3) NOT NULL,
-
     CONSTRAINT "webhook_deliveries_pkey" PRIMARY KEY ("id", "event_time")
 ) PARTITION BY RANGE ("event_time");
 
@@ -44,7 +33,8 @@ FROM (
 ORDER BY week;
 
 -- A delivery whose event is gone (its device deleted) takes its own creation time.
-INSERT INTO "webhook_deliveries"
+INSERT INTO "webhook_deliveries" ("id", "webhook_id", "event_id", "event_time", "status", "attempts", "last_status_code",
+                                  "last_error", "next_attempt_at", "delivered_at", "created_at", "updated_at")
 SELECT d."id", d."webhook_id", d."event_id", COALESCE(e."time", d."created_at"), d."status", d."attempts", d."last_status_code",
        d."last_error", d."next_attempt_at", d."delivered_at", d."created_at", d."updated_at"
 FROM "webhook_deliveries_unpartitioned" d LEFT JOIN "events" e ON e."id" = d."event_id";
