@@ -45,6 +45,12 @@ export function csvRow(event: NormalizedEvent): string {
   return `${values.map(csvField).join(',')}\r\n`;
 }
 
+/** The event as history shows it, `raw` last; the cursor gives `raw` as the stored JSON text. */
+export function ndjsonLine(event: NormalizedEvent): string {
+  const { raw, ...rest } = event;
+  return `${JSON.stringify(rest).slice(0, -1)},"raw":${raw as string}}\n`;
+}
+
 /**
  * The export as a pull stream: a batch is fetched only when the client has taken the previous
  * one (Readable calls `_read` again once its buffer drains), so a slow client slows the cursor
@@ -52,7 +58,7 @@ export function csvRow(event: NormalizedEvent): string {
  * An error mid-way (headers already sent) cuts the response short, so the client sees it truncated.
  */
 export function exportStream(cursor: EventCursor, format: ExportFormat): Readable {
-  const line = format === 'csv' ? csvRow : (event: NormalizedEvent) => `${JSON.stringify(event)}\n`;
+  const line = format === 'csv' ? csvRow : ndjsonLine;
   let started = false;
   return new Readable({
     async read() {

@@ -69,7 +69,7 @@ export class HistoryService {
     }
     this.exportsRunning++;
     try {
-      const stream = exportStream(await this.store.openCursor(this.filterOf(query)), query.format);
+      const stream = exportStream(await this.store.openCursor(this.filterOf(query), query.format === 'ndjson'), query.format);
       stream.once('close', () => this.exportsRunning--);
       return stream;
     } catch (error) {
