@@ -66,9 +66,12 @@ describe('events partitioned by week, with retention', () => {
 
   it('merges a copy into its event across a week boundary', async () => {
     const devEui = randomEui();
-    const lastMsOfWeek = Date.parse(`${monday(Date.now()).replace(/(\d{4})(\d{2})(\d{2})/, '$1-$2-$3')}T00:00:00.000Z`) - 1;
+    // The last millisecond of this week (both weeks' partitions exist).
+    const lastMsOfWeek = Date.parse(`${monday(Date.now() + 7 * DAY_MS).replace(/(\d{4})(\d{2})(\d{2})/, '$1-$2-$3')}T00:00:00.000Z`) - 1;
     const id = await uplink(devEui, lastMsOfWeek, 'hs-a');
-    expect(await uplink(devEui, lastMsOfWeek, 'hs-b')).toBe(id);
+    // A multi-buy copy reported 2 ms later, in the next week's partition.
+    expect(await uplink(devEui, lastMsOfWeek + 2, 'hs-b')).toBe(id);
+    expect(await rowsOf(id)).toEqual([{ partition: `events_w${monday(lastMsOfWeek)}` }]);
     const [event] = await history(devEui);
     expect(event.radio.gateways.map((g: Json) => g.id)).toEqual(['hs-a', 'hs-b']);
   });
