@@ -71,7 +71,7 @@ export class WebhookWorker implements OnApplicationBootstrap, OnModuleDestroy {
     const event = await this.prisma.event.findUnique({ where: { id_time: { id: delivery.eventId, time: delivery.eventTime } } });
     const outcome: Outcome = event
       ? await this.send(delivery.webhook, toNormalizedEvent(event))
-      : { statusCode: null, error: 'the event no longer exists (its device was deleted)' };
+      : { statusCode: null, error: 'the event no longer exists (its device was deleted, or retention dropped it)' };
     if (outcome.error !== null) this.metrics.webhookDeliveryFailures.inc();
     await this.record(delivery, outcome, event !== null);
   }
