@@ -52,12 +52,13 @@ export class EventPartitions implements OnApplicationBootstrap, OnModuleDestroy 
     void this.maintain().catch((error: Error) => this.logger.warn(`partition maintenance at start failed: ${error.message}`));
   }
 
-  async maintain(now = new Date()): Promise<MaintenanceReport> {
+  /** Null when another instance (or an earlier round of this one) is maintaining. */
+  async maintain(now = new Date()): Promise<MaintenanceReport | null> {
     const report: MaintenanceReport = { created: [], dropped: [], expiredRows: 0 };
     const client = await this.prisma.pool.connect();
     try {
       const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [MAINTENANCE_LOCK]);
-      if (!rows[0].locked) return report;
+      if (!rows[0].locked) return null;
       try {
         await this.createAhead(client, now, report);
         if (this.retentionMs > 0) await this.dropExpired(client, new Date(now.getTime() - this.retentionMs), report);

@@ -4,7 +4,7 @@ import heliumUplink from '../fixtures/helium-uplink.json';
 import { EventPartitions } from '../../src/events/event-partitions.service';
 import { TestBridge } from '../support/bridge';
 import { TEST_DATABASE_URL } from '../support/env';
-import { MqttCollector } from '../support/mqtt-collector';
+import { eventually, MqttCollector } from '../support/mqtt-collector';
 import { Json, randomEui } from '../support/networks';
 
 const DAY_MS = 86_400_000;
@@ -52,7 +52,7 @@ describe('events partitioned by week, with retention', () => {
   it('partitions events and webhook deliveries by week, with a default partition and the coming weeks created', async () => {
     const { rows } = await db.query(`SELECT c.relname, p.partstrat FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid ORDER BY 1`);
     expect(rows).toEqual(expect.arrayContaining([{ relname: 'events', partstrat: 'r' }, { relname: 'webhook_deliveries', partstrat: 'r' }]));
-    await bridge.app.get(EventPartitions).maintain();
+    await eventually('a maintenance round', () => bridge.app.get(EventPartitions).maintain(), (report) => report !== null);
     const now = Date.now();
     for (const table of ['events', 'webhook_deliveries']) {
       const partitions = await partitionsOf(table);
@@ -62,6 +62,23 @@ describe('events partitioned by week, with retention', () => {
     // Each week partition carries the indexes of history, the outbox and identity lookups.
     const { rows: indexes } = await db.query(`SELECT indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY 1`, [`events_w${monday(now)}`]);
     expect(indexes.map((i) => i.indexdef.replace(/^.* USING /, '')).sort()).toEqual(['btree (device_id, id DESC)', 'btree (id, "time")', 'btree (received_at) WHERE (published_at IS NULL)']);
+  });
+
+  it('lets one instance at a time maintain partitions: the others skip the round', async () => {
+    const partitions = bridge.app.get(EventPartitions);
+    // The round the worker runs at start may still be going.
+    await eventually('a maintenance round of its own', () => partitions.maintain(), (report) => report !== null);
+    const lastWeek = `events_w${monday(Date.now() + 4 * 7 * DAY_MS)}`;
+    await db.query(`DROP TABLE "${lastWeek}"`);
+    const other = await TestBridge.start({ BRIDGE_ROLE: 'api' });
+    try {
+      const reports = await Promise.all([partitions.maintain(), other.app.get(EventPartitions).maintain()]);
+      expect(reports.filter((report) => report === null)).toHaveLength(1);
+      expect(reports.find((report) => report !== null)?.created).toEqual([lastWeek]);
+      expect(await partitionsOf('events')).toContain(lastWeek);
+    } finally {
+      await other.stop();
+    }
   });
 
   it('merges a copy into its event across a week boundary', async () => {
@@ -88,7 +105,7 @@ describe('events partitioned by week, with retention', () => {
     expect((await history(devEui)).map((e) => e.id)).toEqual([recentId]);
 
     const report = await bridge.app.get(EventPartitions).maintain();
-    expect(report.dropped).toEqual(expect.arrayContaining([oldWeek, `webhook_deliveries_w${monday(oldTime)}`]));
+    expect(report?.dropped).toEqual(expect.arrayContaining([oldWeek, `webhook_deliveries_w${monday(oldTime)}`]));
     expect(await partitionsOf('events')).not.toContain(oldWeek);
     expect(await partitionsOf('events')).toContain(`events_w${monday(Date.now() - DAY_MS)}`);
     expect(await rowsOf(oldId)).toEqual([]);
