@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { codecAssignmentFields } from '../common/codec-assignment';
 import { pageQuerySchema } from '../common/pagination';
 import { isoTimestamp } from '../common/validation';
 import { connectionIdSchema } from '../connections/connection.schema';
@@ -30,6 +31,8 @@ export const createDeviceSchema = z.looseObject({
   labels: labelsSchema.default([]),
   attributes: attributesSchema.default({}),
   active: z.boolean().default(true),
+  /** Decodes this device's uplinks instead of its connection's codec. */
+  ...codecAssignmentFields,
 });
 export type CreateDeviceInput = z.infer<typeof createDeviceSchema>;
 
@@ -39,6 +42,7 @@ export const updateDeviceSchema = z.looseObject({
   /** Replaces the attributes. */
   attributes: attributesSchema.optional(),
   active: z.boolean().optional(),
+  ...codecAssignmentFields,
 });
 export type UpdateDeviceInput = z.infer<typeof updateDeviceSchema>;
 
