@@ -45,7 +45,7 @@ describe('device state: last seen, last uplink, battery, silent devices', () => 
     return (await response.json()).data.map((device: Json) => device.id);
   };
 
-  it('keeps the newest uplink (with its merged copies) and a codec battery, whatever order they arrive in', async () => {
+  it('keeps the newest uplink (with its merged copies) and the Helium decoder's battery, whatever order they arrive in', async () => {
     const devEui = randomEui();
     const t1 = Date.parse('2026-11-30T10:00:00.000Z');
     const t2 = t1 + 60_000;
@@ -74,6 +74,20 @@ describe('device state: last seen, last uplink, battery, silent devices', () => 
     expect(device.battery).toEqual({ volts: 3.25, percent: null, time: new Date(time * 1000).toISOString() });
     expect(device.lastSeenAt).toBe(new Date(time * 1000).toISOString());
     expect(device.lastUplink).toBeNull();
+  });
+
+  it("takes the battery a payload codec decodes", async () => {
+    const codecId = `battery-${run}`;
+    const script = 'function decodeUplink(input) { return { data: { battery: 87, first: input.bytes[0] } }; }';
+    expect((await bridge.api('POST', '/api/codecs', { id: codecId, name: codecId, script })).status).toBe(201);
+    const withCodec = `helium-codec-${run}`;
+    const { ingestToken } = await bridge.createConnection({ id: withCodec, network: 'helium', settings: { codecId } });
+    const devEui = randomEui();
+    const time = Date.parse('2026-11-30T12:00:00.000Z');
+    const response = await bridge.post(`/ingest/helium/${withCodec}`, { ...heliumUplink, dev_eui: devEui, reported_at: time }, { 'x-bridge-token': ingestToken });
+    expect(response.status).toBe(200);
+    const device = await eventually('the codec battery', () => deviceOf(withCodec, devEui), (d) => Boolean(d?.battery));
+    expect(device.battery).toEqual({ volts: null, percent: 87, time: new Date(time).toISOString() });
   });
 
   it('lists the devices silent since a time, and the never-seen ones on request', async () => {
