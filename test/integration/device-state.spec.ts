@@ -45,7 +45,7 @@ describe('device state: last seen, last uplink, battery, silent devices', () => 
     return (await response.json()).data.map((device: Json) => device.id);
   };
 
-  it('keeps the newest uplink (with its merged copies) and the Helium decoder's battery, whatever order they arrive in', async () => {
+  it('keeps the newest uplink (with its merged copies) and the battery of the Helium decoder, whatever order they arrive in', async () => {
     const devEui = randomEui();
     const t1 = Date.parse('2026-11-30T10:00:00.000Z');
     const t2 = t1 + 60_000;

@@ -43,11 +43,12 @@ describe('GET /api/events/export', () => {
     const response = await bridge.post(`/ingest/helium/${connectionId}`, { ...heliumUplink, decoded: { status: 'success', payload: decoded } }, { 'x-bridge-token': ingestToken });
     expect(response.status).toBe(200);
     await db.connect();
-    // Copies of the real event, with their own ids (UUIDv7 order: after the original) and frame counters.
+    // Copies of the real event, with their own ids (UUIDv7 order: after the original) and frame
+    // counters; published, so that no later test's bridge publishes them from the outbox.
     await db.query(
-      `INSERT INTO events (id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw)
+      `INSERT INTO events (id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw, published_at)
        SELECT ($3 || lpad(to_hex(n), 12, '0'))::uuid, e.connection_id, e.device_id, e.network, e.type, e.external_id,
-              e.dedup_key || ':' || n, e.time + n * interval '1 second', e.received_at, jsonb_set(e.body, '{uplink,fcnt}', to_jsonb(n)), e.raw
+              e.dedup_key || ':' || n, e.time + n * interval '1 second', e.received_at, jsonb_set(e.body, '{uplink,fcnt}', to_jsonb(n)), e.raw, now()
        FROM events e, generate_series(1, $2) n WHERE e.connection_id = $1`,
       [connectionId, COPIES, uuid7(Date.now() + 60_000).slice(0, 24)],
     );

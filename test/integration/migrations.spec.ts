@@ -52,10 +52,11 @@ describe('migration sigfox_canonical_ids (data stored before Sigfox ids lost the
     await db.query(`INSERT INTO devices (id, connection_id, external_id, origin, updated_at) VALUES ($1, $2, $3, 'discovered', now())`, [id, connectionId, externalId]);
     return id;
   };
+  // Published already: a later test's bridge would otherwise publish this partial event from the outbox.
   const addEvent = (deviceId: string, externalId: string) =>
     db.query(
-      `INSERT INTO events (id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw)
-       VALUES ($1, $2, $3, 'sigfox', 'uplink', $4, $5, now(), now(), $6, '{}')`,
+      `INSERT INTO events (id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw, published_at)
+       VALUES ($1, $2, $3, 'sigfox', 'uplink', $4, $5, now(), now(), $6, '{}', now())`,
       [uuid7(), connectionId, deviceId, externalId, randomBytes(4).toString('hex'), { device: { id: deviceId, externalId } }],
     );
   const externalIdOf = async (id: string) => (await db.query('SELECT external_id FROM devices WHERE id = $1', [id])).rows[0].external_id;
@@ -155,7 +156,7 @@ describe('migrations events_partitioned and webhook_deliveries_partitioned (a da
     );
     const before = (await db.query(`SELECT id, time, body, published_at FROM events ORDER BY id`)).rows;
 
-    expect(await migrate(url, migrationsDir)).toEqual(['20261201110100_events_partitioned', '20261201110200_webhook_deliveries_partitioned']);
+    expect((await migrate(url, migrationsDir)).slice(0, 2)).toEqual(['20261201110100_events_partitioned', '20261201110200_webhook_deliveries_partitioned']);
 
     expect((await db.query(`SELECT id, time, body, published_at FROM events ORDER BY id`)).rows).toEqual(before);
     const { rows: weeks } = await db.query(`SELECT tableoid::regclass::text AS partition, count(*)::int AS n FROM events GROUP BY 1 ORDER BY 1`);
