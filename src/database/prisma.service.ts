@@ -17,8 +17,11 @@ export class PrismaService extends PrismaClient implements OnModuleDestroy {
       // A request waiting for a connection longer than this gets 503, not a hang.
       connectionTimeoutMillis: 5000,
     });
-    // A dropped server connection must not crash the process; the next query reconnects.
+    // A dropped server connection must not crash the process; the next query reconnects. The
+    // pool listens only to idle clients: a checked-out one (a transaction, a maintenance round)
+    // that loses its connection between two queries would emit an unhandled 'error'.
     pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', () => undefined));
     super({ adapter: new PrismaPg(pool) });
     this.pool = pool;
   }
