@@ -54,6 +54,10 @@ const settingsSchema = z
     WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).default(30_000),
     /** A delivery still failing this long after it was created is kept as failed. */
     WEBHOOK_RETRY_WINDOW_MS: z.coerce.number().int().min(0).default(25 * 3600_000),
+    /** A `: heartbeat` comment on every live stream this often, so that proxies keep it open. */
+    LIVE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
+    /** A live-stream client this many bytes behind is disconnected. */
+    LIVE_CLIENT_BUFFER_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   })
   .superRefine((s, ctx) => {
     if (s.API_KEYS.length === 0 && s.NODE_ENV !== 'development') {

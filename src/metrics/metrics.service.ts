@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Every Prometheus series of the bridge; services record into it, GET /metrics reads it. */
 @Injectable()
@@ -51,6 +51,18 @@ export class MetricsService {
   readonly webhookDeliveryFailures = new Counter({
     name: 'lpwan_webhook_delivery_failures_total',
     help: 'Webhook delivery attempts that failed (non-2xx, timeout, refused address)',
+    registers: [this.registry],
+  });
+
+  readonly liveClients = new Gauge({
+    name: 'lpwan_live_clients',
+    help: 'Open GET /api/events/live streams of this process',
+    registers: [this.registry],
+  });
+
+  readonly liveClientsDropped = new Counter({
+    name: 'lpwan_live_clients_dropped_total',
+    help: 'Live-stream clients disconnected for falling LIVE_CLIENT_BUFFER_BYTES behind',
     registers: [this.registry],
   });
 
