@@ -24,6 +24,16 @@ import { TtsModule } from './networks/tts/tts.module';
 /** Headers and query parameters that carry credentials never reach the logs. */
 const REDACTED = ['req.headers.authorization', 'req.headers["x-bridge-token"]', 'req.headers["x-downlink-apikey"]', 'req.headers.cookie'];
 
+/** Development logs are for a terminal (pino-pretty, a dev dependency, when installed); others are JSON lines. */
+function prettyTransport(nodeEnv: string) {
+  if (nodeEnv !== 'development') return undefined;
+  try {
+    return { target: require.resolve('pino-pretty'), options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } };
+  } catch {
+    return undefined;
+  }
+}
+
 @Module({})
 export class AppModule {
   /** `env` overrides the environment (tests run several bridges with different settings). */
@@ -36,6 +46,7 @@ export class AppModule {
         LoggerModule.forRoot({
           pinoHttp: {
             level: settings.LOG_LEVEL,
+            transport: prettyTransport(settings.NODE_ENV),
             redact: { paths: REDACTED, censor: '[redacted]' },
             serializers: {
               req: (req: { id: unknown; method: string; url: string }) => ({
