@@ -7,6 +7,7 @@ import { ApiKeyGuard } from './auth/api-key.guard';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { parseSettings } from './config/settings';
 import { ConnectionsModule } from './connections/connections.module';
+import { ConsoleModule } from './console/console.module';
 import { DatabaseModule } from './database/database.module';
 import { DocsModule } from './docs/docs.module';
 import { DevicesModule } from './devices/devices.module';
@@ -73,6 +74,7 @@ export class AppModule {
         HealthModule,
         DocsModule,
         AdminModule,
+        ConsoleModule,
       ],
       providers: [
         { provide: APP_GUARD, useClass: ApiKeyGuard },
