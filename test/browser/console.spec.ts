@@ -94,6 +94,10 @@ describe('the console in a browser', () => {
     expect(await row.locator('th').innerText()).toContain('Helium UI');
     expect(await row.locator('td').nth(0).innerText()).toBe('helium');
     expect(await row.locator('input').first().inputValue()).toMatch(new RegExp(`/ingest/helium/${connectionId}$`));
+    expect(await row.locator('.last-event').innerText()).toBe('last event never');
+    await ingestUplink();
+    await page.reload();
+    await row.locator('.last-event', { hasText: /last event \d+ s ago/ }).waitFor();
     expect(await row.getByRole('button', { name: 'Install', exact: true }).isVisible()).toBe(true);
     expect(await row.getByRole('button', { name: 'Uninstall', exact: true }).isVisible()).toBe(true);
 

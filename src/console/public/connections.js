@@ -4,15 +4,19 @@ import { ago, badge, h, say, table } from './dom.js';
 
 export async function renderConnections(container, { onError, refresh }) {
   const connections = await listAll('api/connections');
-  const statuses = await Promise.all(connections.map((connection) => api('GET', `api/connections/${encodeURIComponent(connection.id)}/status`).catch(() => null)));
-  const rows = connections.map((connection, i) => row(connection, statuses[i], refresh, onError));
+  const [statuses, latest] = await Promise.all([
+    Promise.all(connections.map((connection) => api('GET', `api/connections/${encodeURIComponent(connection.id)}/status`).catch(() => null))),
+    // The newest stored event says whether a connection receives, whatever its network.
+    Promise.all(connections.map((connection) => api('GET', `api/events?connectionId=${encodeURIComponent(connection.id)}&limit=1`).then((page) => page.data[0] ?? null, () => null))),
+  ]);
+  const rows = connections.map((connection, i) => row(connection, statuses[i], latest[i], refresh, onError));
   container.append(
     h('p', { class: 'hint' }, 'Point each network at its ingest URLs, or let the bridge do it with Install (Helium, Sigfox; TTS streams start by themselves).'),
     table('Connections', ['Connection', 'Network', 'Receiving', 'Ingest URLs', 'Install'], rows, 'No connections yet: create one with POST /api/connections (see /docs).'),
   );
 }
 
-function row(connection, status, refresh, onError) {
+function row(connection, status, lastEvent, refresh, onError) {
   const stream = status?.stream;
   return h(
     'tr',
@@ -23,7 +27,7 @@ function row(connection, status, refresh, onError) {
       'td',
       {},
       stream ? h('span', {}, 'stream ', badge(stream.state), stream.error ? h('span', { class: 'error-text' }, ` ${stream.error}`) : null) : null,
-      h('div', {}, 'last event ', ago(status?.lastEventAt)),
+      h('div', { class: 'last-event' }, 'last event ', ago(lastEvent?.receivedAt ?? status?.lastEventAt)),
       status?.syncBacklog ? h('div', {}, `${status.syncBacklog} device(s) waiting to sync`) : null,
     ),
     h('td', { class: 'urls' }, Object.entries(connection.ingestUrls).map(([purpose, url]) => copyable(purpose, url))),

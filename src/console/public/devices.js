@@ -47,7 +47,7 @@ export async function renderDevices(container, { onError }) {
       'form',
       { class: 'filters', onsubmit: (event) => event.preventDefault() },
       select('Connection', 'connectionId', connections.map((c) => [c.id, c.name === c.id ? c.id : `${c.name} (${c.id})`]), '', change('connectionId')),
-      select('Silent for', 'silentFor', SILENCES, '', change('silentFor')),
+      select('Silent for', 'silentFor', SILENCES, '', change('silentFor'), 'show all devices'),
     ),
     results,
   );

@@ -46,12 +46,12 @@ export function say(message, kind = 'info') {
   status.className = kind;
 }
 
-/** A select whose first option means "any". */
-export function select(label, name, options, value, onchange) {
+/** A select whose first option (`anyText`) means no filter. */
+export function select(label, name, options, value, onchange, anyText = 'any') {
   return h(
     'label',
     {},
     label,
-    h('select', { name, onchange }, h('option', { value: '' }, 'any'), options.map(([optionValue, text]) => h('option', { value: optionValue, selected: optionValue === value }, text))),
+    h('select', { name, onchange }, h('option', { value: '' }, anyText), options.map(([optionValue, text]) => h('option', { value: optionValue, selected: optionValue === value }, text))),
   );
 }
