@@ -175,8 +175,7 @@ describe('the console in a browser', () => {
       await row.getByRole('button', { name: 'Retry' }).click();
       await page.locator('#status', { hasText: 'sent again' }).waitFor();
       await eventually('the retried delivery to succeed', () => deliveries(''), (list) => list.find((d) => d.id === failed.id)?.status === 'succeeded');
-      await page.goto(bridge.url + '/#/connections');
-      await page.goto(bridge.url + '/#/webhooks');
+      await page.getByRole('button', { name: 'Refresh' }).click();
       await page.locator(`article[data-webhook="${webhook.id}"] .empty`, { hasText: 'No failed deliveries.' }).waitFor();
       await bridge.api('DELETE', `/api/webhooks/${webhook.id}`);
     } finally {

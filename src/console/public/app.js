@@ -68,7 +68,13 @@ async function show(keepStatus = false) {
   for (const link of nav.querySelectorAll('a')) link.toggleAttribute('aria-current', link.getAttribute('href') === `#/${name}`);
   document.title = `${current.title} · lpwan-bridge`;
   if (!keepStatus) say('');
-  const container = h('section', { 'aria-labelledby': 'view-title' }, h('h1', { id: 'view-title' }, current.title));
+  const heading = h(
+    'div',
+    { class: 'view-heading' },
+    h('h1', { id: 'view-title' }, current.title),
+    name === 'live' ? null : h('button', { type: 'button', class: 'secondary', onclick: () => void show(true) }, 'Refresh'),
+  );
+  const container = h('section', { 'aria-labelledby': 'view-title' }, heading);
   view.replaceChildren(container);
   try {
     leave = (await current.render(container, { onError: handleError, refresh: () => void show(true) })) ?? (() => undefined);
