@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BrowserContext, Page } from 'playwright-core';
+import { FakeHelium, HELIUM_API_KEY } from '../fakes/fake-helium';
 import heliumUplink from '../fixtures/helium-uplink.json';
 import { launchBrowser } from '../support/browser';
 import { TestBridge } from '../support/bridge';
@@ -106,6 +107,37 @@ describe('the console in a browser', () => {
     await row.getByRole('button', { name: 'Install', exact: true }).click();
     await page.locator('#status.error').waitFor();
     expect((await page.locator('#status').innerText()).length).toBeGreaterThan(0);
+  });
+
+  it('installs a connection into its network and uninstalls it', async () => {
+    const helium = new FakeHelium();
+    await helium.start();
+    try {
+      const id = `helium-install-${run}`;
+      await bridge.createConnection({ id, network: 'helium', settings: { baseUrl: helium.baseUrl, apiKey: HELIUM_API_KEY } });
+      await signIn();
+      await page.goto(bridge.url + '/#/connections');
+      const row = page.locator(`tr[data-connection="${id}"]`);
+      await row.waitFor();
+
+      page.once('dialog', (dialog) => void dialog.accept());
+      await row.getByRole('button', { name: 'Install', exact: true }).click();
+      await page.locator('#status', { hasText: `Installed ${id}: integration` }).waitFor();
+      expect(await page.locator('#status').innerText()).toMatch(/New ingest token: ing_/);
+      expect(helium.integrations.size).toBe(1);
+
+      // Dismissed, nothing happens.
+      page.once('dialog', (dialog) => void dialog.dismiss());
+      await page.locator(`tr[data-connection="${id}"]`).getByRole('button', { name: 'Uninstall', exact: true }).click();
+      expect(helium.integrations.size).toBe(1);
+
+      page.once('dialog', (dialog) => void dialog.accept());
+      await page.locator(`tr[data-connection="${id}"]`).getByRole('button', { name: 'Uninstall', exact: true }).click();
+      await page.locator('#status', { hasText: `Uninstalled ${id}: integration` }).waitFor();
+      expect(helium.integrations.size).toBe(0);
+    } finally {
+      await helium.stop();
+    }
   });
 
   it('lists devices with their sync state and when they were last seen', async () => {
