@@ -9,6 +9,11 @@ import { TestBridge } from '../support/bridge';
 import { TEST_API_KEY } from '../support/env';
 import { eventually } from '../support/mqtt-collector';
 
+// What the page.evaluate callbacks below read in the browser (the tests compile without the DOM types).
+declare const sessionStorage: { length: number };
+declare const document: { documentElement: { scrollWidth: number }; activeElement: { textContent: string | null } | null };
+declare const window: { innerWidth: number };
+
 /** The console in a real Chromium against a real bridge: each view, the key prompt, live tail, retry. */
 describe('the console in a browser', () => {
   let bridge: TestBridge;
