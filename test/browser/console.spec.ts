@@ -169,7 +169,16 @@ describe('the console in a browser', () => {
     // Opened with Enter, it shows the whole event.
     await item.locator('summary').focus();
     await page.keyboard.press('Enter');
-    expect(JSON.parse(await item.locator('pre').innerText())).toMatchObject({ type: 'uplink', connectionId, uplink: { fcnt: count } });
+    const shown = JSON.parse(await item.locator('pre').innerText());
+    expect(shown).toMatchObject({ type: 'uplink', connectionId, uplink: { fcnt: count } });
+    // "Only this device" filters the tail by its device.
+    await item.getByRole('button', { name: 'Only this device' }).click();
+    expect(await page.inputValue('input[name="deviceId"]')).toBe(shown.device.id);
+    await page.locator('#live-state', { hasText: 'live' }).waitFor();
+    const followed = await ingestUplink();
+    await page.locator('.events li', { hasText: `fcnt ${followed}` }).waitFor({ timeout: 5000 });
+    await page.fill('input[name="deviceId"]', '');
+    await page.keyboard.press('Tab');
 
     await page.selectOption('select[name="connectionId"]', connectionId);
     await page.selectOption('select[name="type"]', 'uplink');

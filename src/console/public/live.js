@@ -25,7 +25,7 @@ export async function renderLive(container, { onError }) {
   const onEvent = (event) => {
     if (paused) return;
     empty.remove();
-    list.prepend(eventItem(event));
+    list.prepend(eventItem(event, followDevice));
     while (list.children.length > KEPT) list.lastElementChild.remove();
   };
 
@@ -60,6 +60,12 @@ export async function renderLive(container, { onError }) {
     filters[name] = event.target.value.trim();
     restart();
   };
+  const deviceInput = h('input', { name: 'deviceId', type: 'text', placeholder: 'device uuid', spellcheck: 'false', onchange: change('deviceId') });
+  const followDevice = (deviceId) => {
+    deviceInput.value = deviceId;
+    filters.deviceId = deviceId;
+    restart();
+  };
   const pause = h('button', {
     type: 'button',
     class: 'secondary',
@@ -77,7 +83,7 @@ export async function renderLive(container, { onError }) {
       { class: 'filters', onsubmit: (event) => event.preventDefault() },
       select('Network', 'network', networks.map((n) => [n, n]), '', change('network')),
       select('Connection', 'connectionId', connections.map((c) => [c.id, c.id]), '', change('connectionId')),
-      h('label', {}, 'Device id', h('input', { name: 'deviceId', type: 'text', placeholder: 'device uuid', spellcheck: 'false', onchange: change('deviceId') })),
+      h('label', {}, 'Device id', deviceInput),
       select('Type', 'type', TYPES.map((t) => [t, t]), '', change('type')),
       h('div', { class: 'controls' }, state, pause, h('button', { type: 'button', class: 'secondary', onclick: () => list.replaceChildren() }, 'Clear')),
     ),
@@ -91,7 +97,7 @@ export async function renderLive(container, { onError }) {
   };
 }
 
-function eventItem(event) {
+function eventItem(event, followDevice) {
   const uplink = event.uplink;
   const radio = event.radio;
   const summary = [
@@ -104,5 +110,6 @@ function eventItem(event) {
     radio && radio.rssi != null ? h('span', { class: 'muted' }, `${radio.rssi} dBm / ${radio.snr ?? '–'} dB`) : null,
     event.ack?.info ? h('span', { class: 'error-text' }, event.ack.info) : null,
   ];
-  return h('li', { 'data-event': event.id }, h('details', {}, h('summary', {}, summary), h('pre', {}, JSON.stringify(event, null, 2))));
+  const follow = h('button', { type: 'button', class: 'secondary', onclick: () => followDevice(event.device.id) }, 'Only this device');
+  return h('li', { 'data-event': event.id }, h('details', {}, h('summary', {}, summary), follow, h('pre', {}, JSON.stringify(event, null, 2))));
 }
