@@ -60,6 +60,8 @@ export interface Radio {
 
 export interface DeviceStatus {
   batteryV: number | null;
+  /** When the network reports a percentage (ChirpStack's batteryLevel). */
+  batteryPercent?: number | null;
   temperatureC: number | null;
 }
 
