@@ -145,16 +145,53 @@ describe('the console in a browser', () => {
     }
   });
 
-  it('lists devices with their sync state and when they were last seen', async () => {
-    await ingestUplink();
-    await signIn();
-    await page.goto(bridge.url + '/#/devices');
-    const row = page.locator('tr', { hasText: '008000000401261D' }).first();
-    await row.waitFor();
-    expect(await row.innerText()).toContain('helium');
-    expect(await row.locator('.badge').innerText()).toMatch(/^(none|synced|pending|failed)$/);
-    await page.selectOption('select[name="connectionId"]', connectionId);
-    await page.locator('tr', { hasText: '008000000401261D' }).first().waitFor();
+  it('lists devices with sync state, last seen, RSSI/SNR and battery, and the silent ones on request', async () => {
+    const helium = new FakeHelium();
+    await helium.start();
+    try {
+      // Heard from: an uplink on Helium (RSSI -57, SNR 12.5), a Sigfox status with its battery.
+      const count = await ingestUplink();
+      const sigfoxId = `sigfox-ui-${run}`;
+      const sigfoxToken = (await bridge.createConnection({ id: sigfoxId, network: 'sigfox' })).ingestToken;
+      const status = await fetch(`${bridge.url}/ingest/sigfox/${sigfoxId}/service`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-bridge-token': sigfoxToken },
+        body: new URLSearchParams({ device: '7E57AB', time: String(Math.floor(Date.now() / 1000)), temp: '21.5', batt: '3.2' }).toString(),
+      });
+      expect(status.status).toBe(200);
+      // Never heard from: registered here and provisioned into (fake) Helium.
+      const provisioned = `helium-prov-${run}`;
+      await bridge.createConnection({ id: provisioned, network: 'helium', settings: { baseUrl: helium.baseUrl, apiKey: HELIUM_API_KEY } });
+      const registered = await bridge.api('POST', '/api/devices', { connectionId: provisioned, name: 'Quiet one', devEui: '70B3D57ED0000001', joinEui: '70B3D57ED0008E64', appKey: '30EACA8A2CAF0C5315D0E4A1B7F7B55B' });
+      expect(registered.status).toBe(201);
+
+      await signIn();
+      await page.goto(bridge.url + '/#/devices');
+      // Other tests of this run ingest the same DevEUI on their own connections.
+      const heliumRow = page.locator('tr').filter({ hasText: '008000000401261D' }).filter({ hasText: connectionId });
+      const sigfoxRow = page.locator('tr').filter({ hasText: sigfoxId });
+      await eventually('the coalesced device state', async () => {
+        await page.getByRole('button', { name: 'Refresh' }).click();
+        await heliumRow.waitFor();
+        return [await heliumRow.locator('.radio').innerText(), await sigfoxRow.locator('.battery').innerText().catch(() => '')];
+      }, ([radio, battery]) => radio.includes('-57 dBm / 12.5 dB') && battery.includes('3.2 V'));
+      expect(await heliumRow.locator('.last-seen').innerText()).toMatch(new RegExp(`\\d+ s ago\\s+fcnt ${count}`));
+      expect(await heliumRow.locator('.badge').innerText()).toBe('none');
+      const quiet = page.locator('tr', { hasText: '70B3D57ED0000001' });
+      expect(await quiet.locator('.last-seen').innerText()).toBe('never');
+      expect(await quiet.locator('.badge').innerText()).toMatch(/^(pending|synced)$/);
+
+      // Silent for more than an hour: the never-seen device, not the ones just heard.
+      await page.selectOption('select[name="silentFor"]', '3600');
+      await page.locator('caption', { hasText: 'Silent devices' }).waitFor({ state: 'attached' });
+      await quiet.waitFor();
+      expect(await heliumRow.count()).toBe(0);
+      expect(await sigfoxRow.count()).toBe(0);
+      await page.selectOption('select[name="connectionId"]', connectionId);
+      await page.locator('.empty', { hasText: 'No silent devices' }).waitFor();
+    } finally {
+      await helium.stop();
+    }
   });
 
   it('tails live events: an uplink shows within seconds, and filters apply', async () => {
