@@ -49,8 +49,7 @@ async function metric(base, name) {
 module.exports = {
   name: 'live',
   async run(lib) {
-    // One Redis namespace for both processes (bridgeEnv() gives each process its own).
-    const stack = await lib.startStack({ split: true, env: { REDIS_PREFIX: `bench-live-${Date.now()}` } });
+    const stack = await lib.startStack({ split: true });
     try {
       await lib.measureLatency(stack.tokens, RATE, 3); // warm-up, not measured
       const without = await lib.measureLatency(stack.tokens, RATE, SECONDS);
