@@ -11,6 +11,7 @@ import { Connection, Prisma } from '../generated/prisma/client';
 import { NetworkRegistry } from '../networks/network-registry';
 import { CreateConnectionInput, UpdateConnectionInput } from './connection.schema';
 import { IngestRateLimiter } from './ingest-rate-limiter';
+import { joinSecrets, patchSettings, splitSecrets } from './secret-settings';
 
 /** A connection with its secrets opened, for the code that talks to the network. */
 export interface OpenConnection {
@@ -39,7 +40,7 @@ export class ConnectionsService {
     private readonly rateLimiter: IngestRateLimiter,
   ) {}
 
-  /** Lets the TTS stream manager follow connections without a restart. */
+  /** Lets the stream consumers (TTS events, ChirpStack MQTT) follow connections without a restart. */
   onChange(listener: (change: ConnectionChange) => void): void {
     this.listeners.push(listener);
   }
@@ -47,7 +48,7 @@ export class ConnectionsService {
   async create(input: CreateConnectionInput) {
     const adapter = this.networks.get(input.network);
     const settings = parseOrBadRequest(adapter.settingsSchema, input.settings);
-    const { plain, secret } = this.split(adapter.secretSettings, settings);
+    const { plain, secret } = splitSecrets(adapter.secretSettings, settings);
     const ingestToken = newIngestToken();
     try {
       const row = await this.prisma.connection.create({
@@ -85,9 +86,9 @@ export class ConnectionsService {
   async update(id: string, input: UpdateConnectionInput) {
     const row = await this.findRow(id);
     const adapter = this.networks.get(row.network);
-    const current = { ...(row.settings as Record<string, unknown>), ...this.secrets.open(row.secrets) };
-    const settings = parseOrBadRequest(adapter.settingsSchema, { ...current, ...(input.settings ?? {}) });
-    const { plain, secret } = this.split(adapter.secretSettings, settings);
+    const current = joinSecrets(row.settings as Record<string, unknown>, this.secrets.open(row.secrets));
+    const settings = parseOrBadRequest(adapter.settingsSchema, patchSettings(adapter.secretSettings, current, input.settings ?? {}));
+    const { plain, secret } = splitSecrets(adapter.secretSettings, settings);
     const updated = await this.prisma.connection.update({
       where: { id },
       // A changed connection gets a fresh chance: a stream stopped for bad credentials restarts.
@@ -117,7 +118,9 @@ export class ConnectionsService {
     return {
       id,
       network: row.network,
-      stream: row.network === 'tts' ? { state: row.streamState ?? 'stopped', error: row.streamError, position: row.streamPosition } : null,
+      stream: this.networks.get(row.network).hasStream?.(row.settings as Record<string, unknown>)
+        ? { state: row.streamState ?? 'stopped', error: row.streamError, position: row.streamPosition }
+        : null,
       lastEventAt: row.lastEventAt,
       syncBacklog: backlog,
     };
@@ -143,7 +146,7 @@ export class ConnectionsService {
       id: row.id,
       network: row.network as Network,
       name: row.name,
-      settings: { ...(row.settings as Record<string, unknown>), ...this.secrets.open(row.secrets) },
+      settings: joinSecrets(row.settings as Record<string, unknown>, this.secrets.open(row.secrets)),
       ingestTokenHash: row.ingestTokenHash,
     };
     this.cache.set(id, { connection, expires: Date.now() + CACHE_TTL_MS });
@@ -161,13 +164,6 @@ export class ConnectionsService {
     for (const listener of this.listeners) listener(change);
   }
 
-  private split(secretKeys: readonly string[], settings: Record<string, unknown>) {
-    const plain: Record<string, unknown> = {};
-    const secret: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(settings)) (secretKeys.includes(key) ? secret : plain)[key] = value;
-    return { plain, secret };
-  }
-
   private present(row: Connection) {
     const adapter = this.networks.get(row.network);
     // Listing must work even for a row sealed with another SECRETS_KEY: say so instead of failing.
@@ -178,13 +174,14 @@ export class ConnectionsService {
     } catch {
       masked = Object.fromEntries(adapter.secretSettings.map((key) => [key, '*** (unreadable with this SECRETS_KEY)']));
     }
+    const settings = joinSecrets(row.settings as Record<string, unknown>, masked);
     const publicUrl = this.config.get('PUBLIC_URL', { infer: true }).replace(/\/$/, '');
     const ingestUrls = Object.fromEntries(Object.entries(adapter.ingestPaths(row.id)).map(([purpose, path]) => [purpose, publicUrl + path]));
     return {
       id: row.id,
       network: row.network,
       name: row.name,
-      settings: { ...(row.settings as Record<string, unknown>), ...masked },
+      settings,
       ingestUrls,
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,

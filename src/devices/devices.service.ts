@@ -76,6 +76,7 @@ export class DevicesService {
   }
 
   async list(query: ListDevicesQuery): Promise<Page<DeviceView>> {
+    this.networks.requireKnown(query.network);
     const rows = await this.prisma.device.findMany({
       where: {
         connectionId: query.connectionId,

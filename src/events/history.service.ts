@@ -5,12 +5,12 @@ import { isoTimestamp } from '../common/validation';
 import { PrismaService } from '../database/prisma.service';
 import { NetworkRegistry } from '../networks/network-registry';
 import { EventStore } from './event-store.service';
-import { EVENT_TYPES, NETWORKS, NormalizedEvent } from './normalized-event';
+import { EVENT_TYPES, networkNameSchema, NormalizedEvent } from './normalized-event';
 
 export const historyQuerySchema = pageQuerySchema.extend({
   cursor: z.uuid('must be the nextCursor of a previous page').optional(),
   type: z.enum(EVENT_TYPES).optional(),
-  network: z.enum(NETWORKS).optional(),
+  network: networkNameSchema.optional(),
   connectionId: z.string().max(36).optional(),
   externalId: z
     .string()
@@ -34,6 +34,7 @@ export class HistoryService {
 
   /** Newest first; ids are UUIDv7, so id order is arrival order and a stable cursor. */
   async list(query: HistoryQuery): Promise<Page<NormalizedEvent>> {
+    this.networks.requireKnown(query.network);
     const rows = await this.store.findPage(
       {
         type: query.type,

@@ -4,8 +4,14 @@
  * its connection, the registry's device and the time the bridge received it.
  */
 
-export const NETWORKS = ['helium', 'sigfox', 'tts'] as const;
-export type Network = (typeof NETWORKS)[number];
+import { z } from 'zod';
+
+/**
+ * A network's name, as its module registers it with the NetworkRegistry (`networks/<name>`). The
+ * registry, not a list here, says which networks exist: adding a network touches no shared code.
+ */
+export type Network = string;
+export const networkNameSchema = z.string().regex(/^[a-z][a-z0-9]{1,31}$/, 'must be a network name (lower-case letters and digits)');
 
 export const EVENT_TYPES = [
   'uplink',
@@ -58,6 +64,11 @@ export interface Radio {
 export interface DeviceStatus {
   batteryV: number | null;
   temperatureC: number | null;
+  /** Where the network reports a charge level rather than a voltage (ChirpStack). */
+  batteryPercent?: number | null;
+  /** Demodulation margin of the device's last received frame, in dB (LoRaWAN DevStatusAns). */
+  marginDb?: number;
+  externalPower?: boolean;
 }
 
 export interface AckInfo {

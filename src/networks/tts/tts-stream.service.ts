@@ -6,18 +6,18 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { OpenConnection } from '../../connections/connections.service';
 import { ConnectionsService } from '../../connections/connections.service';
+import { RedisLease } from '../../common/redis-lease';
 import { SecretBox } from '../../common/secret-box';
 import { Settings } from '../../config/settings';
 import { PrismaService } from '../../database/prisma.service';
 import { RedisService } from '../../database/redis.service';
 import type { Connection } from '../../generated/prisma/client';
 import { IngestService } from '../../ingest/ingest.service';
-import { StreamLease } from './stream-lease';
 import { GAVE_UP_STATES, TtsStreamConsumer, writeStreamState } from './tts-stream.consumer';
 
 interface HeldStream {
   consumer: TtsStreamConsumer;
-  lease: StreamLease;
+  lease: RedisLease;
   /** The settings the consumer was started with; another value means the connection was updated. */
   fingerprint: string;
 }
@@ -106,7 +106,7 @@ export class TtsStreamService implements OnApplicationBootstrap, OnModuleDestroy
   private async tryStart(row: Connection): Promise<void> {
     const connection = this.open(row);
     if (!connection) return;
-    const lease = new StreamLease(
+    const lease = new RedisLease(
       this.redis.client,
       `${this.config.get('REDIS_PREFIX', { infer: true })}:tts-stream:${row.id}`,
       this.leaseToken,
