@@ -142,15 +142,20 @@ export class ConnectionsService {
     const hit = this.cache.get(id);
     if (hit && hit.expires > Date.now()) return hit.connection;
     const row = await this.prisma.connection.findUnique({ where: { id } });
-    const connection = row && {
+    const connection = row && this.openRow(row);
+    this.cache.set(id, { connection, expires: Date.now() + CACHE_TTL_MS });
+    return connection;
+  }
+
+  /** A connection row with its secrets opened; throws when they were sealed with another SECRETS_KEY. */
+  openRow(row: Connection): OpenConnection {
+    return {
       id: row.id,
       network: row.network as Network,
       name: row.name,
       settings: joinSecrets(row.settings as Record<string, unknown>, this.secrets.open(row.secrets)),
       ingestTokenHash: row.ingestTokenHash,
     };
-    this.cache.set(id, { connection, expires: Date.now() + CACHE_TTL_MS });
-    return connection;
   }
 
   private async findRow(id: string): Promise<Connection> {

@@ -194,7 +194,7 @@ export function upEvent(spec: UplinkSpec): TestEvent & { deduplicationId: string
   };
 }
 
-export function joinEvent(device: DeviceSpec, time: TimeSpec, deduplicationId = randomUUID()): TestEvent {
+export function joinEvent(device: DeviceSpec, time: TimeSpec, deduplicationId: string = randomUUID()): TestEvent {
   return {
     type: 'join',
     json: (shape = 'current') => ({ deduplicationId, time: csTime(time), deviceInfo: deviceInfoJson(device, shape), devAddr: '00189440', ...(shape === 'current' ? { regionConfigId: 'eu868' } : {}) }),
@@ -214,7 +214,7 @@ export function statusEvent(
   device: DeviceSpec,
   time: TimeSpec,
   fields: { margin: number; batteryLevel: number; externalPowerSource?: boolean; batteryLevelUnavailable?: boolean },
-  deduplicationId = randomUUID(),
+  deduplicationId: string = randomUUID(),
 ): TestEvent {
   return {
     type: 'status',
@@ -340,7 +340,7 @@ export function logEvent(
   };
 }
 
-export function locationEvent(device: DeviceSpec, time: TimeSpec, location: { latitude: number; longitude: number; accuracy?: number }, deduplicationId = randomUUID()): TestEvent {
+export function locationEvent(device: DeviceSpec, time: TimeSpec, location: { latitude: number; longitude: number; accuracy?: number }, deduplicationId: string = randomUUID()): TestEvent {
   return {
     type: 'location',
     json: (shape = 'current') => ({ deduplicationId, time: csTime(time), deviceInfo: deviceInfoJson(device, shape), location }),

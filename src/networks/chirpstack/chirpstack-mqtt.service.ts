@@ -4,11 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RedisLease } from '../../common/redis-lease';
-import { SecretBox } from '../../common/secret-box';
+import { SerialRunner } from '../../common/serial-runner';
 import { Settings } from '../../config/settings';
 import type { OpenConnection } from '../../connections/connections.service';
 import { ConnectionsService } from '../../connections/connections.service';
-import { joinSecrets } from '../../connections/secret-settings';
 import { PrismaService } from '../../database/prisma.service';
 import { RedisService } from '../../database/redis.service';
 import type { Connection } from '../../generated/prisma/client';
@@ -49,19 +48,20 @@ export class ChirpstackMqttService implements OnApplicationBootstrap, OnModuleDe
   private readonly logger = new Logger(ChirpstackMqttService.name);
   private readonly held = new Map<string, HeldSlot>();
   private readonly draining = new Set<string>();
+  private readonly drains = new Set<Promise<void>>();
   private readonly leaseToken = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
   private readonly unreadable = new Set<string>();
   private readonly prefix: string;
   private readonly leaseMs: number;
   private reconcileTimer?: NodeJS.Timeout;
-  private reconciling?: Promise<void>;
-  private reconcileAgain = false;
-  private closed = false;
+  private readonly reconciler = new SerialRunner(
+    () => this.reconcile(),
+    (error) => this.logger.warn(`ChirpStack MQTT: reconcile failed: ${error.message}`),
+  );
 
   constructor(
     private readonly config: ConfigService<Settings, true>,
     private readonly connections: ConnectionsService,
-    private readonly secrets: SecretBox,
     private readonly prisma: PrismaService,
     private readonly redis: RedisService,
     private readonly ingest: IngestService,
@@ -72,33 +72,16 @@ export class ChirpstackMqttService implements OnApplicationBootstrap, OnModuleDe
 
   onApplicationBootstrap(): void {
     if (this.config.get('BRIDGE_ROLE', { infer: true }) === 'api') return;
-    this.connections.onChange(() => this.reconcileSoon());
-    this.reconcileTimer = setInterval(() => this.reconcileSoon(), this.leaseMs / 2);
-    this.reconcileSoon();
+    this.connections.onChange(() => this.reconciler.soon());
+    this.reconcileTimer = setInterval(() => this.reconciler.soon(), this.leaseMs / 2);
+    this.reconciler.soon();
   }
 
   async onModuleDestroy(): Promise<void> {
-    this.closed = true;
     clearInterval(this.reconcileTimer);
-    await this.reconciling;
+    await this.reconciler.close();
+    await Promise.all([...this.drains]);
     await Promise.all([...this.held.keys()].map((id) => this.stop(id, 'shutdown')));
-  }
-
-  private reconcileSoon(): void {
-    if (this.closed) return;
-    if (this.reconciling) {
-      this.reconcileAgain = true;
-      return;
-    }
-    this.reconciling = this.reconcile()
-      .catch((error: Error) => this.logger.warn(`ChirpStack MQTT: reconcile failed: ${error.message}`))
-      .finally(() => {
-        this.reconciling = undefined;
-        if (this.reconcileAgain) {
-          this.reconcileAgain = false;
-          this.reconcileSoon();
-        }
-      });
   }
 
   private async reconcile(): Promise<void> {
@@ -112,10 +95,14 @@ export class ChirpstackMqttService implements OnApplicationBootstrap, OnModuleDe
       else await held.consumer.refreshState().catch(() => undefined);
     }
     for (const row of wanted.values()) {
-      if (this.closed) return;
+      if (this.reconciler.closed) return;
       if (!this.held.has(row.id)) await this.tryStart(row);
       const held = this.held.get(row.id);
-      if (held) void this.drainAbandoned(row, held.slot).catch((error: Error) => this.logger.warn(`ChirpStack MQTT of connection ${row.id}: drain failed: ${error.message}`));
+      if (!held) continue;
+      const drain = this.drainAbandoned(row, held.slot)
+        .catch((error: Error) => this.logger.warn(`ChirpStack MQTT of connection ${row.id}: drain failed: ${error.message}`))
+        .finally(() => this.drains.delete(drain));
+      this.drains.add(drain);
     }
   }
 
@@ -179,7 +166,7 @@ export class ChirpstackMqttService implements OnApplicationBootstrap, OnModuleDe
     const slots = (await this.redis.client.smembers(this.slotsKey(row.id)).catch(() => [] as string[])).map(Number);
     for (const slot of slots) {
       const key = `${row.id}:${slot}`;
-      if (slot === ownSlot || this.draining.has(key) || this.closed) continue;
+      if (slot === ownSlot || this.draining.has(key) || this.reconciler.closed) continue;
       if ((await this.redis.client.exists(this.leaseKey(row.id, slot))) === 1) continue;
       const connection = this.open(row);
       if (!connection) return;
@@ -191,7 +178,7 @@ export class ChirpstackMqttService implements OnApplicationBootstrap, OnModuleDe
         consumer.start();
         const started = Date.now();
         consumer.lastMessageAt = started;
-        while (!this.closed && Date.now() - started < DRAIN_MAX_MS && (!consumer.subscribed || Date.now() - consumer.lastMessageAt < DRAIN_QUIET_MS)) await sleep(100);
+        while (!this.reconciler.closed && Date.now() - started < DRAIN_MAX_MS && (!consumer.subscribed || Date.now() - consumer.lastMessageAt < DRAIN_QUIET_MS)) await sleep(100);
         if (consumer.subscribed) {
           await consumer.unsubscribe();
           await this.redis.client.srem(this.slotsKey(row.id), String(slot));
@@ -207,14 +194,8 @@ export class ChirpstackMqttService implements OnApplicationBootstrap, OnModuleDe
 
   private open(row: Connection): OpenConnection | null {
     try {
-      const connection: OpenConnection = {
-        id: row.id,
-        network: row.network,
-        name: row.name,
-        // Read here rather than through ConnectionsService.open: its cache may lag another instance's update.
-        settings: joinSecrets(row.settings as Record<string, unknown>, this.secrets.open(row.secrets)),
-        ingestTokenHash: row.ingestTokenHash,
-      };
+      // From the row just read rather than ConnectionsService.open: its cache may lag another instance's update.
+      const connection = this.connections.openRow(row);
       this.unreadable.delete(row.id);
       return connection;
     } catch (error) {

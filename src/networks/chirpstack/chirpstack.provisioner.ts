@@ -4,7 +4,7 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import { z } from 'zod';
 import { DeviceProvisioner, DeviceRegistration, NetworkDevice, noSettingsPatch, ProvisionedDevice, required } from '../device-provisioner';
 import { NetworkError } from '../http-client';
-import { aesKeySchema, devAddrSchema, euiSchema } from '../lorawan';
+import { abpFields, activationOf, aesKeySchema, euiSchema } from '../lorawan';
 import { ChirpstackApiClient, ChirpstackApiError, ChirpstackApiSettings, chirpstackClient } from './chirpstack-api.client';
 
 /** ChirpStack's own limit on device names. */
@@ -18,9 +18,7 @@ const registrationSchema: z.ZodType<DeviceRegistration> = z
     joinEui: euiSchema.optional(),
     appEui: euiSchema.optional(),
     appKey: aesKeySchema.optional(),
-    devAddr: devAddrSchema.optional(),
-    nwkSKey: aesKeySchema.optional(),
-    appSKey: aesKeySchema.optional(),
+    ...abpFields,
   })
   .strict()
   .transform((input, ctx): DeviceRegistration => {
@@ -28,21 +26,15 @@ const registrationSchema: z.ZodType<DeviceRegistration> = z
       ctx.addIssue({ code: 'custom', path: ['appEui'], message: 'differs from joinEui: give one of them' });
     }
     const joinEui = input.joinEui ?? input.appEui ?? null;
-    const abp = input.devAddr !== undefined || input.nwkSKey !== undefined || input.appSKey !== undefined;
-    if (abp) {
-      for (const field of ['devAddr', 'nwkSKey', 'appSKey'] as const) {
-        if (!input[field]) ctx.addIssue({ code: 'custom', path: [field], message: 'is required for ABP (devAddr, nwkSKey and appSKey)' });
-      }
-      if (input.appKey) ctx.addIssue({ code: 'custom', path: ['appKey'], message: 'is for OTAA; an ABP device has devAddr, nwkSKey and appSKey' });
+    if (activationOf(input, ctx) === 'abp') {
       return {
         externalId: input.devEui,
         devEui: input.devEui,
-        joinEui,
+        joinEui: null,
         settings: { activation: 'abp', devAddr: input.devAddr },
         secrets: { nwkSKey: input.nwkSKey ?? '', appSKey: input.appSKey ?? '' },
       };
     }
-    if (!input.appKey) ctx.addIssue({ code: 'custom', path: ['appKey'], message: 'is required for OTAA: 32 hex digits (or give devAddr, nwkSKey and appSKey for ABP)' });
     return { externalId: input.devEui, devEui: input.devEui, joinEui, settings: { activation: 'otaa' }, secrets: { appKey: input.appKey ?? '' } };
   });
 
