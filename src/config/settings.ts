@@ -40,6 +40,11 @@ const settingsSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** How long an event waits for its duplicates (multi-buy, Sigfox base stations) before it is published. */
     DEDUP_WINDOW_MS: z.coerce.number().int().min(0).max(60000).default(200),
+    /**
+     * How long the identity of a stored event is kept (SPEC §4): a copy of it arriving later
+     * becomes a new event. Longer than any network re-delivers (stream replays, MQTT sessions).
+     */
+    EVENT_IDENTITY_TTL_HOURS: z.coerce.number().min(0.01).max(24 * 365).default(48),
     /** Requests per second accepted per connection by each api process (429 beyond; 0: no limit). */
     INGEST_RATE_LIMIT: z.coerce.number().int().min(0).default(5000),
     /** Ingest bodies above this many bytes are refused with 413. */

@@ -14,18 +14,25 @@ export interface EventRow {
   received_at: Date;
   body: object;
   raw: unknown;
+  /** Not a column: the identity's window (IncomingEvent.identityWindowMs), null for a named message. */
+  window_ms: number | null;
 }
 
 /**
  * Inserts the events of concurrent requests together, in one statement (one round trip, one
- * commit) per batch; see CoalescingBatcher.
+ * commit) per batch; see CoalescingBatcher. An event is inserted only when it claims its identity
+ * in event_identities: the key is free, expired, or (for a windowed key) held by an event whose
+ * time is too far from this one's to be the same transmission.
  */
 export class EventBatchWriter {
   private readonly batcher = new CoalescingBatcher<EventRow, boolean>((rows) => this.insertBatch(rows));
 
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    private readonly identityTtlMs: number,
+  ) {}
 
-  /** Resolves once the row is committed: true if it was new, false if its dedup key was taken. */
+  /** Resolves once the row is committed: true if it was new, false if its identity was held. */
   insert(row: EventRow): Promise<boolean> {
     return this.batcher.push(row);
   }
@@ -51,13 +58,26 @@ export class EventBatchWriter {
   private async insertMany(rows: EventRow[]): Promise<Set<string>> {
     const result = await this.pool.query<{ id: string }>({
       name: 'insert-events',
-      text: `INSERT INTO events (id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw)
+      // Within a batch the first of a key claims it; the others come back as copies.
+      text: `WITH batch AS (
+               SELECT * FROM jsonb_to_recordset($1::jsonb) AS batch(id uuid, connection_id text, device_id uuid, network text,
+                    type text, external_id text, dedup_key text, time timestamptz, received_at timestamptz, body jsonb, raw jsonb,
+                    window_ms integer)
+             ),
+             claimed AS (
+               INSERT INTO event_identities AS known (connection_id, identity_key, event_id, event_time, window_ms, expires_at)
+               SELECT DISTINCT ON (connection_id, dedup_key) connection_id, dedup_key, id, time, window_ms, now() + $2 * interval '1 millisecond'
+               FROM batch ORDER BY connection_id, dedup_key, id
+               ON CONFLICT (connection_id, identity_key) DO UPDATE
+                 SET event_id = EXCLUDED.event_id, event_time = EXCLUDED.event_time, window_ms = EXCLUDED.window_ms, expires_at = EXCLUDED.expires_at
+                 WHERE known.expires_at <= now() OR abs(extract(epoch FROM EXCLUDED.event_time - known.event_time) * 1000) > known.window_ms
+               RETURNING event_id
+             )
+             INSERT INTO events (id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw)
              SELECT id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw
-             FROM jsonb_to_recordset($1::jsonb) AS batch(id uuid, connection_id text, device_id uuid, network text, type text,
-                  external_id text, dedup_key text, time timestamptz, received_at timestamptz, body jsonb, raw jsonb)
-             ON CONFLICT (connection_id, dedup_key) DO NOTHING
+             FROM batch WHERE id IN (SELECT event_id FROM claimed)
              RETURNING id`,
-      values: [JSON.stringify(rows)],
+      values: [JSON.stringify(rows), this.identityTtlMs],
     });
     return new Set(result.rows.map((row) => row.id));
   }

@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { createHash } from 'node:crypto';
 import { uuid7 } from '../common/uuid7';
+import { Settings } from '../config/settings';
 import { PrismaService } from '../database/prisma.service';
 import { DeviceDirectory, DeviceRef } from '../devices/device-directory.service';
 import { Event } from '../generated/prisma/client';
@@ -59,30 +61,42 @@ export class EventStore {
   constructor(
     private readonly prisma: PrismaService,
     private readonly devices: DeviceDirectory,
+    config: ConfigService<Settings, true>,
   ) {
-    this.writer = new EventBatchWriter(prisma.pool);
+    this.writer = new EventBatchWriter(prisma.pool, config.get('EVENT_IDENTITY_TTL_HOURS', { infer: true }) * 3600_000);
   }
 
-  /** Stores each event once per dedup key; a later copy only adds its gateways to the first. */
-  async store(connection: OpenConnection, incoming: IncomingEvent[], context: IngestContext = {}): Promise<StoredEvent[]> {
-    const receivedAt = new Date();
+  /**
+   * Stores each event once per identity (SPEC §4); a copy only adds its gateways to the event it
+   * is a copy of. Resolves once every event is committed.
+   */
+  async store(connection: OpenConnection, incoming: IncomingEvent[], context: IngestContext = {}, receivedAt = new Date()): Promise<StoredEvent[]> {
     const stored: StoredEvent[] = [];
     for (const event of incoming) {
       const seen = { at: receivedAt, downlinkUrl: context.downlinkUrl, fromDevice: !event.type.startsWith('downlink.') };
       let device = await this.devices.resolve(connection.id, event.device, seen);
-      let row = toRow(connection, event, device, receivedAt);
-      let isNew: boolean;
-      try {
-        isNew = await this.writer.insert(row);
-      } catch (error) {
-        if (!isForeignKeyViolation(error)) throw error;
-        // The cached device was deleted meanwhile: the event re-registers it.
-        this.devices.forget(connection.id, event.device.externalId);
-        device = await this.devices.resolve(connection.id, event.device, seen);
-        row = toRow(connection, event, device, receivedAt);
-        isNew = await this.writer.insert(row);
+      // A copy's identity can lapse between the insert and the merge (it expired, or its holder
+      // was a copy in the same batch but out of its window): then the event is inserted again.
+      for (let attempt = 0; ; attempt++) {
+        const row = toRow(connection, event, device, receivedAt);
+        let isNew: boolean;
+        try {
+          isNew = await this.writer.insert(row);
+        } catch (error) {
+          if (!isForeignKeyViolation(error) || attempt > 0) throw error;
+          // The cached device was deleted meanwhile: the event re-registers it.
+          this.devices.forget(connection.id, event.device.externalId);
+          device = await this.devices.resolve(connection.id, event.device, seen);
+          continue;
+        }
+        const firstId = isNew ? row.id : await this.mergeCopy(connection.id, event);
+        if (firstId === null) {
+          if (attempt < 3) continue;
+          throw new Error(`identity ${event.dedupKey} of connection ${connection.id} could not be claimed nor merged into`);
+        }
+        stored.push({ id: firstId, deviceId: device.id, isNew, type: event.type });
+        break;
       }
-      stored.push({ id: isNew ? row.id : await this.mergeCopy(connection.id, event), deviceId: device.id, isNew, type: event.type });
     }
     return stored;
   }
@@ -150,29 +164,61 @@ export class EventStore {
     });
   }
 
-  /** Adds a copy's gateways to the stored event, under a row lock so concurrent copies all count. */
-  private async mergeCopy(connectionId: string, event: IncomingEvent): Promise<string> {
+  /**
+   * Adds a copy's gateways to the event its identity names, under the identity's row lock so that
+   * concurrent copies all count. Null when the identity no longer names an event this is a copy of.
+   */
+  private async mergeCopy(connectionId: string, event: IncomingEvent): Promise<string | null> {
     const client = await this.prisma.pool.connect();
     try {
       await client.query('BEGIN');
-      const { rows } = await client.query<{ id: string; body: EventBody }>({
-        name: 'lock-event-by-key',
-        text: 'SELECT id, body FROM events WHERE connection_id = $1 AND dedup_key = $2 FOR UPDATE',
-        values: [connectionId, event.dedupKey],
+      const { rows } = await client.query<{ event_id: string; event_time: Date }>({
+        name: 'lock-event-identity',
+        text: `SELECT event_id, event_time FROM event_identities
+               WHERE connection_id = $1 AND identity_key = $2 AND expires_at > now()
+                 AND (window_ms IS NULL OR abs(extract(epoch FROM $3::timestamptz - event_time) * 1000) <= window_ms)
+               FOR UPDATE`,
+        values: [connectionId, event.dedupKey, event.time],
       });
-      const first = rows[0];
-      const radio = mergeRadio(first.body.radio, event.radio);
-      if (JSON.stringify(radio) !== JSON.stringify(first.body.radio)) {
-        await client.query({ name: 'merge-event-radio', text: 'UPDATE events SET body = $2 WHERE id = $1', values: [first.id, JSON.stringify({ ...first.body, radio })] });
+      const identity = rows[0];
+      if (!identity) {
+        await client.query('ROLLBACK');
+        return null;
+      }
+      // event_time lets Postgres go straight to the event's partition when events are partitioned by time.
+      const { rows: events } = await client.query<{ body: EventBody }>({
+        name: 'read-event-body',
+        text: 'SELECT body FROM events WHERE id = $1 AND time = $2',
+        values: [identity.event_id, identity.event_time],
+      });
+      const first = events[0];
+      // Gone when retention removed it: the copy has nothing left to add to.
+      const radio = first && mergeRadio(first.body.radio, event.radio);
+      if (first && JSON.stringify(radio) !== JSON.stringify(first.body.radio)) {
+        await client.query({
+          name: 'merge-event-radio',
+          text: 'UPDATE events SET body = $3 WHERE id = $1 AND time = $2',
+          values: [identity.event_id, identity.event_time, JSON.stringify({ ...first.body, radio })],
+        });
       }
       await client.query('COMMIT');
-      return first.id;
+      return identity.event_id;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
       client.release();
     }
+  }
+
+  /** Deletes expired identities, a bounded chunk at a time; the number deleted. */
+  async sweepIdentities(limit: number): Promise<number> {
+    const result = await this.prisma.pool.query({
+      name: 'sweep-event-identities',
+      text: `DELETE FROM event_identities WHERE ctid IN (SELECT ctid FROM event_identities WHERE expires_at <= now() LIMIT $1)`,
+      values: [limit],
+    });
+    return result.rowCount ?? 0;
   }
 }
 
@@ -197,6 +243,7 @@ function toRow(connection: OpenConnection, event: IncomingEvent, device: DeviceR
     received_at: receivedAt,
     body,
     raw: event.raw ?? {},
+    window_ms: event.identityWindowMs ?? null,
   };
 }
 

@@ -3,11 +3,12 @@ import { DevicesModule } from '../devices/devices.module';
 import { EventStore } from './event-store.service';
 import { HistoryController } from './history.controller';
 import { HistoryService } from './history.service';
+import { IdentitySweeper } from './identity-sweeper.service';
 
 @Module({
   imports: [DevicesModule],
   controllers: [HistoryController],
-  providers: [EventStore, HistoryService],
+  providers: [EventStore, HistoryService, IdentitySweeper],
   exports: [EventStore],
 })
 export class EventsModule {}

@@ -99,6 +99,12 @@ export interface IncomingEvent {
    * stream + webhook) share it, so the store keeps them as one.
    */
   dedupKey: string;
+  /**
+   * For a key that is not a name of the message but its content (Helium): a later event with the
+   * same key is a copy only when its `time` lies within this many ms of the first one's. Unset:
+   * the key names one message, and any event with it is a copy.
+   */
+  identityWindowMs?: number;
   device: DeviceIdentity;
   /** When the network received it, ISO-8601 UTC. */
   time: string;

@@ -849,6 +849,7 @@ export interface UplinkEventOptions extends DeviceRef {
   extraGateways?: { gatewayId: string; eui?: string; rssi: number; snr?: number }[];
   confirmed?: boolean;
   simulated?: boolean;
+  correlationIds?: string[];
 }
 
 /** An `as.up.data.forward` event shaped like tts-samples.json (zero/false/"" fields left out). */
@@ -895,7 +896,8 @@ export function uplinkEvent(o: UplinkEventOptions): TtsEvent {
   };
   const event = deviceEvent(
     'as.up.data.forward',
-    { ...o, time, correlationIds: [`gs:uplink:${ulid()}`] },
+    // As TTS names an uplink: the Application Server's as:up id first, then the servers' before it.
+    { ...o, time, correlationIds: o.correlationIds ?? [`as:up:${ulid()}`, `gs:uplink:${ulid()}`, `ns:uplink:${ulid()}`] },
     {
       received_at: before(time, 2),
       uplink_message: uplink,

@@ -35,10 +35,11 @@ describe('EventBatchWriter on the real events table', () => {
     received_at: new Date(),
     body: {},
     raw: {},
+    window_ms: null,
   });
 
   it('stores the rows of a batch that one row Postgres refuses would have failed, and fails only that one', async () => {
-    const writer = new EventBatchWriter(pool);
+    const writer = new EventBatchWriter(pool, 3600_000);
     // The first insert runs alone; the next ones gather into one batch behind it.
     const outcomes = await Promise.allSettled([
       writer.insert(row('first')),

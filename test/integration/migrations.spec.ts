@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { uuid7 } from '../../src/common/uuid7';
+import { migrate } from '../../src/database/migrate';
 import { TestBridge } from '../support/bridge';
 import { TEST_DATABASE_URL } from '../support/env';
 
@@ -58,5 +60,58 @@ describe('migration sigfox_canonical_ids (data stored before Sigfox ids lost the
     // The history shows the renamed device as the bridge names it now.
     const history = await (await bridge.api('GET', `/api/devices/${padded}/events`)).json();
     expect(history.data[0].device.externalId).toBe('2C');
+  });
+});
+
+describe('migration event_identity (events stored under a unique dedup key)', () => {
+  const url = new URL(TEST_DATABASE_URL);
+  url.pathname = `${url.pathname}_identity`;
+  const db = new Client({ connectionString: url.toString() });
+  const migrations = join(__dirname, '..', '..', 'prisma', 'migrations');
+  let before: string;
+
+  beforeAll(async () => {
+    // A database as the previous version left it: every migration before this one.
+    before = mkdtempSync(join(tmpdir(), 'migrations-'));
+    for (const name of readdirSync(migrations).filter((n) => n < '20261201100000')) cpSync(join(migrations, name), join(before, name), { recursive: true });
+    await migrate(url.toString(), before);
+    await db.connect();
+  });
+
+  afterAll(async () => {
+    await db.end();
+    rmSync(before, { recursive: true, force: true });
+    const admin = new Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS "${url.pathname.slice(1)}" WITH (FORCE)`);
+    await admin.end();
+  });
+
+  it('keeps the identities of recent events (TTS uplinks under their as:up id), drops the unique key, and lets a later transmission in', async () => {
+    await db.query(`INSERT INTO connections (id, network, name, ingest_token_hash, updated_at) VALUES ('h', 'helium', 'h', 'x', now()), ('t', 'tts', 't', 'x', now())`);
+    await db.query(`INSERT INTO devices (id, connection_id, external_id, origin, updated_at) VALUES ($1, 'h', 'AA', 'discovered', now()), ($2, 't', 'BB', 'discovered', now())`, [uuid7(), uuid7()]);
+    const devices = (await db.query<{ id: string; connection_id: string }>('SELECT id, connection_id FROM devices')).rows;
+    const deviceOf = (connectionId: string) => devices.find((d) => d.connection_id === connectionId)!.id;
+    const add = (connectionId: string, network: string, dedupKey: string, raw: unknown, receivedAt = new Date()) =>
+      db.query(
+        `INSERT INTO events (id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw)
+         VALUES ($1, $2, $3, $4, 'uplink', 'X', $5, $6, $6, '{}', $7)`,
+        [uuid7(), connectionId, deviceOf(connectionId), network, dedupKey, receivedAt, JSON.stringify(raw)],
+      );
+    await add('h', 'helium', 'helium:uplink:AA:01:1:abc', {});
+    await add('h', 'helium', 'helium:uplink:AA:01:2:abc', {}, new Date(Date.now() - 5 * 86400_000));
+    await add('t', 'tts', 'tts:up:BB:s:1', { correlation_ids: ['gs:uplink:1', 'as:up:01WEBHOOK'] });
+    await add('t', 'tts', 'tts:up:BB:s:2', { name: 'as.up.data.forward', data: { correlation_ids: ['as:up:01STREAM'] } });
+
+    await migrate(url.toString(), migrations);
+
+    const { rows } = await db.query('SELECT connection_id, identity_key, window_ms FROM event_identities ORDER BY identity_key');
+    expect(rows).toEqual([
+      { connection_id: 'h', identity_key: 'helium:uplink:AA:01:1:abc', window_ms: 300000 },
+      { connection_id: 't', identity_key: 'tts:up:as:up:01STREAM', window_ms: null },
+      { connection_id: 't', identity_key: 'tts:up:as:up:01WEBHOOK', window_ms: null },
+    ]);
+    // The same dedup key may now be stored again (a later transmission).
+    await expect(add('h', 'helium', 'helium:uplink:AA:01:1:abc', {})).resolves.toBeDefined();
   });
 });

@@ -80,7 +80,8 @@ describe('TTS uplink: the real sample', () => {
     const event = mapEvent(streamEvent)!;
 
     expect(event.type).toBe('uplink');
-    expect(event.dedupKey).toBe('tts:up:0025CA00000017C2:AZpdcJdm3ixYYWExQAIgUg==:25');
+    // The sample's server gives no as:up id: the fallback identity (session, counter, NS time).
+    expect(event.dedupKey).toBe('tts:up:0025CA00000017C2:AZpdcJdm3ixYYWExQAIgUg==:25:2025-11-07T08:52:14.536Z');
     expect(event.device).toEqual(DEVICE);
     // uplink_message.received_at (.536109379), cut to milliseconds
     expect(event.time).toBe('2025-11-07T08:52:14.536Z');
@@ -136,7 +137,7 @@ describe('TTS uplink: proto3 JSON quirks', () => {
       }),
     );
     expect(event.uplink).toEqual({ port: 0, fcnt: 0, confirmed: false, payloadHex: '', payloadBase64: '', decoded: null });
-    expect(event.dedupKey).toBe('tts:up:0025CA00000017C2:AZpdcJdm3ixYYWExQAIgUg==:0');
+    expect(event.dedupKey).toBe('tts:up:0025CA00000017C2:AZpdcJdm3ixYYWExQAIgUg==:0:2025-11-07T08:52:14.536Z');
   });
 
   it('reads an omitted LoRa snr as 0 dB', () => {
@@ -268,7 +269,37 @@ describe('TTS device identity', () => {
     delete body.uplink_message.session_key_id;
     const event = mapBody(body);
     expect(event.device).toEqual({ externalId: 'ABP-SENSOR-1', name: 'abp-sensor-1', devEui: null, joinEui: null });
-    expect(event.dedupKey).toBe('tts:up:ABP-SENSOR-1:260BDF71:25');
+    expect(event.dedupKey).toBe('tts:up:ABP-SENSOR-1:260BDF71:25:2025-11-07T08:52:14.536Z');
+  });
+});
+
+describe('TTS uplink identity (SPEC §4)', () => {
+  const withCorrelationIds = (ids: string[], change: (up: Json) => void = () => undefined) => {
+    const body = withUplink(change);
+    body.correlation_ids = ids;
+    return body;
+  };
+
+  it('is the as:up correlation id, on the webhook body and the stream data alike', () => {
+    const body = withCorrelationIds(['gs:uplink:01K9ER8B2712V0HV1YBNRF35ZY', 'as:up:01K9ER8B9ZQ3W5X4Y6Z7A8B9C0', 'rpc:/ttn.lorawan.v3.NsAs/HandleUplink:01K9']);
+    const streamEvent = sampleStreamEvent();
+    streamEvent.data.correlation_ids = body.correlation_ids;
+    expect(mapBody(body).dedupKey).toBe('tts:up:as:up:01K9ER8B9ZQ3W5X4Y6Z7A8B9C0');
+    expect(mapEvent(streamEvent)!.dedupKey).toBe(mapBody(body).dedupKey);
+  });
+
+  it('tells apart a frame that repeats session and counter (an ABP device whose counters reset) by its new as:up id', () => {
+    const first = mapBody(withCorrelationIds(['as:up:01K9ER8B9ZQ3W5X4Y6Z7A8B9C0']));
+    const repeated = mapBody(withCorrelationIds(['as:up:01K9GZZZZZQ3W5X4Y6Z7A8B9C0']));
+    expect(repeated.uplink!.fcnt).toBe(first.uplink!.fcnt);
+    expect(repeated.dedupKey).not.toBe(first.dedupKey);
+  });
+
+  it('without an as:up id falls back to session, counter and the Network Server time: a later frame differs', () => {
+    const first = mapBody(withCorrelationIds(['gs:uplink:01K9ER8B2712V0HV1YBNRF35ZY']));
+    const later = mapBody(withCorrelationIds(['gs:uplink:01K9GZZZZZ12V0HV1YBNRF35ZY'], (up) => (up.received_at = '2025-11-08T08:52:14.536109379Z')));
+    expect(first.dedupKey).toBe('tts:up:0025CA00000017C2:AZpdcJdm3ixYYWExQAIgUg==:25:2025-11-07T08:52:14.536Z');
+    expect(later.dedupKey).not.toBe(first.dedupKey);
   });
 });
 

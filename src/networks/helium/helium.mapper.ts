@@ -38,6 +38,13 @@ function toRadio(hotspots: HeliumHotspot[]): Radio | null {
 }
 
 /**
+ * Helium names no message, so its identity is its content: multi-buy copies (seconds apart) fall
+ * well within this window around `reported_at`; the same device, address, counter and payload
+ * later (a rejoin, an ABP device whose counters reset) is a new transmission.
+ */
+export const HELIUM_COPY_WINDOW_MS = 5 * 60_000;
+
+/**
  * One Helium integration post → one event. Multi-buy posts the same packet once per buying
  * hotspot: same device, session address, counter and payload, hence the same dedup key.
  */
@@ -48,6 +55,7 @@ export function mapHeliumIntegration(body: HeliumIntegrationBody, raw: unknown =
   return {
     type: EVENT_TYPE[body.type],
     dedupKey: `helium:${body.type}:${devEui}:${body.devaddr ?? ''}:${body.fcnt ?? ''}:${payloadDigest}`,
+    identityWindowMs: HELIUM_COPY_WINDOW_MS,
     device: { externalId: devEui, name: body.name ?? null, devEui, joinEui: body.app_eui?.toUpperCase() ?? null },
     time: new Date(body.reported_at).toISOString(),
     uplink:

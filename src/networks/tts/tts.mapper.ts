@@ -97,12 +97,8 @@ export function mapApplicationUp(body: ApplicationUp): IncomingEvent {
 
   if (body.uplink_message) {
     const up = body.uplink_message;
-    // The session and frame counter identify an uplink, whichever way (stream, webhook) it came.
-    const session = up.session_key_id ?? ids.dev_addr ?? '-';
-    return event('uplink', `tts:up:${deviceKey}:${session}:${up.f_cnt ?? 0}`, up.received_at ?? body.received_at, {
-      uplink: uplinkOf(up),
-      radio: radioOf(up),
-    });
+    const time = up.received_at ?? body.received_at;
+    return event('uplink', uplinkIdentity(body, deviceKey, time), time, { uplink: uplinkOf(up), radio: radioOf(up) });
   }
   if (body.join_accept) {
     const join = body.join_accept;
@@ -192,6 +188,21 @@ function withoutType(streamEvent: TtsStreamEvent, expectedType: string): Record<
   const { '@type': type, ...message } = data as Record<string, unknown>;
   if (type !== expectedType) throw new MalformedTtsEventError(streamEvent.name, `data: expected @type ${expectedType}, received ${String(type)}`);
   return message;
+}
+
+/**
+ * The Application Server names each uplink it handles with an `as:up:<ULID>` correlation id, the
+ * same on the webhook body and on the stream's data, and a new one for a frame that repeats a
+ * counter (an ABP device whose counters reset). Without one (an older or trimmed server), the
+ * session, counter and the time the Network Server received the frame: identical on both paths,
+ * and different for any later frame.
+ */
+function uplinkIdentity(body: ApplicationUp, deviceKey: string, time: string | undefined): string {
+  const named = body.correlation_ids?.find((id) => id.startsWith('as:up:'));
+  if (named) return `tts:up:${named}`;
+  const up = body.uplink_message;
+  const session = up?.session_key_id ?? body.end_device_ids.dev_addr ?? '-';
+  return `tts:up:${deviceKey}:${session}:${up?.f_cnt ?? 0}:${isoTime(time)}`;
 }
 
 /** ISO-8601 with milliseconds. TTS sends nanoseconds, which Date does not parse everywhere: cut to ms. */

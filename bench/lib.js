@@ -1,0 +1,514 @@
+/**
+ * Shared helpers of `npm run bench` (bench/run.js) and its scenarios (bench/scenarios/*.js).
+ * A scenario gets this module as `lib`:
+ *
+ *   module.exports = { name: 'topic', async run(lib) { …; return [{ measure, value, unit, target, met }] } }
+ *
+ * and is runnable alone: node -e "require('./bench/scenarios/x').run(require('./bench/lib')).then(console.table)"
+ * (after `npx nest build`). A scenario that needs a bridge starts its own with `startStack()` and
+ * stops it before it returns; the runner has stopped the main phases' bridge by then.
+ */
+const { spawn, execFileSync } = require('node:child_process');
+const { readFileSync } = require('node:fs');
+const { join } = require('node:path');
+const autocannon = require('autocannon');
+const mqtt = require('mqtt');
+const { Client } = require('pg');
+
+const ROOT = join(__dirname, '..');
+const ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const DATABASE_NAME = 'lpwan_bridge_bench';
+const DATABASE_URL = ADMIN_URL.replace(/\/[^/]*$/, `/${DATABASE_NAME}`);
+const PORT = Number(process.env.BENCH_PORT ?? 3999);
+const URL_BASE = `http://127.0.0.1:${PORT}`;
+const API_KEY = 'bench-key';
+const MQTT_URL = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
+const TOPIC_PREFIX = 'bench';
+/** The load's shape (issue 12): 2,000 devices, 3 hotspots per uplink, 10 % multi-buy copies. */
+const DEVICES = Number(process.env.BENCH_DEVICES ?? 2000);
+const HOTSPOTS_PER_UPLINK = 3;
+const DUPLICATE_SHARE = 0.1;
+
+/** The bridge's environment in every phase; `env` of startBridge/startStack overrides it. */
+function bridgeEnv() {
+  return {
+    NODE_ENV: 'production',
+    PORT: String(PORT),
+    DATABASE_URL,
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    MQTT_URL,
+    MQTT_TOPIC_PREFIX: TOPIC_PREFIX,
+    REDIS_PREFIX: `bench-${Date.now()}`,
+    API_KEYS: API_KEY,
+    SECRETS_KEY: 'ab'.repeat(32),
+    LOG_LEVEL: 'warn',
+    // Uplinks are published right away; README gives the default window's cost.
+    DEDUP_WINDOW_MS: process.env.DEDUP_WINDOW_MS ?? '0',
+  };
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** `sorted` ascending; null when empty. */
+const percentile = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : null);
+const round = (n, digits = 1) => (n === null || n === undefined || Number.isNaN(n) ? null : Number(n.toFixed(digits)));
+
+function build() {
+  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
+}
+
+/** A fresh, migrated bench database. */
+async function resetDatabase() {
+  const admin = new Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${DATABASE_NAME} WITH (FORCE)`);
+  await admin.end();
+  execFileSync(process.execPath, [join(ROOT, 'dist/database/migrate.js')], { env: { ...process.env, DATABASE_URL }, stdio: 'ignore' });
+}
+
+/** A connected plain `pg` client on the bench database; the caller ends it. */
+async function db() {
+  const client = new Client({ connectionString: DATABASE_URL });
+  await client.connect();
+  return client;
+}
+
+/** Samples a process's resident memory every 250 ms; `peakRssMb` holds the highest seen. */
+function sampleRss(child) {
+  child.peakRssMb = 0;
+  child.sampler = setInterval(() => {
+    try {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      child.peakRssMb = Math.max(child.peakRssMb, kb / 1024);
+    } catch {
+      /* exited */
+    }
+  }, 250);
+  return child;
+}
+
+/** Spawns a node script with its RSS sampled; `stop()` ends it and waits for the exit. */
+function spawnSampled(args, env) {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.stop = async () => {
+    clearInterval(child.sampler);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await Promise.race([exited, sleep(10_000)]);
+  };
+  return sampleRss(child);
+}
+
+/** One bridge process of `role` ('all', 'api', 'worker'); a worker listens on PORT + 1. */
+function startBridge(role = 'all', env = {}) {
+  const port = role === 'worker' ? PORT + 1 : PORT;
+  const child = spawnSampled([...(env.NODE_ARGS ?? []), join(ROOT, 'dist/main.js')], { ...bridgeEnv(), ...env, BRIDGE_ROLE: role, PORT: String(port) });
+  child.role = role;
+  child.url = `http://127.0.0.1:${port}`;
+  return child;
+}
+
+async function waitReady(url, path = '/health/ready') {
+  for (let i = 0; i < 150; i++) {
+    try {
+      if ((await fetch(`${url}${path}`)).ok) return;
+    } catch {
+      /* not yet */
+    }
+    await sleep(200);
+  }
+  throw new Error(`${url} did not become ready`);
+}
+
+async function api(method, path, body, base = URL_BASE) {
+  const response = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+/** Creates the bench's Helium, Sigfox and TTS connections; returns their ingest tokens. */
+async function createConnections(base = URL_BASE) {
+  const tokens = {};
+  for (const [network, settings] of [
+    ['helium', {}],
+    ['sigfox', {}],
+    ['tts', { baseUrl: 'https://eu1.cloud.thethings.network', applicationId: 'bench' }],
+  ]) {
+    tokens[network] = (await api('POST', '/api/connections', { id: `bench-${network}`, network, name: network, settings }, base)).ingestToken;
+  }
+  return tokens;
+}
+
+/**
+ * A fresh database and a ready bridge (one `all` process, or api + worker with `split`), with the
+ * bench connections. `stop()` ends the processes; `peakRssMb()` is the highest of them.
+ */
+async function startStack({ split = false, env = {} } = {}) {
+  await resetDatabase();
+  const processes = split ? [startBridge('api', env), startBridge('worker', env)] : [startBridge('all', env)];
+  try {
+    for (const child of processes) await waitReady(child.url);
+    const tokens = await createConnections();
+    return {
+      processes,
+      tokens,
+      url: URL_BASE,
+      peakRssMb: () => Math.max(...processes.map((p) => p.peakRssMb)),
+      stop: () => Promise.all(processes.map((p) => p.stop())),
+    };
+  } catch (error) {
+    await Promise.all(processes.map((p) => p.stop()));
+    throw error;
+  }
+}
+
+const deviceEui = (n) => (n % DEVICES).toString(16).toUpperCase().padStart(16, '0');
+
+function heliumBody(devEui, fcnt, hotspotSeed) {
+  return {
+    app_eui: '70B3D57ED0008E64',
+    dev_eui: devEui,
+    devaddr: '0A000048',
+    fcnt,
+    port: 1,
+    payload: 'AQIDBAUGBwg=',
+    payload_size: 8,
+    reported_at: Date.now(),
+    name: `dev-${devEui}`,
+    id: '5f0c2ba6-2c2d-4b4e-8f3c-6c0a1f2b9d11',
+    hotspots: Array.from({ length: HOTSPOTS_PER_UPLINK }, (_, i) => ({
+      id: `hotspot-${hotspotSeed}-${i}`,
+      name: `hotspot ${i}`,
+      rssi: -60 - i * 10,
+      snr: 9.5 - i,
+      frequency: 904.7000122070313,
+      spreading: 'SF9BW125',
+      lat: 43.45,
+      long: 6.54,
+      reported_at: Date.now(),
+      status: 'success',
+    })),
+    downlink_url: 'https://console.helium.com/api/v1/down/abc/def',
+  };
+}
+
+function ttsBody(devEui, fcnt) {
+  const now = new Date().toISOString();
+  return {
+    end_device_ids: { device_id: `eui-${devEui.toLowerCase()}`, application_ids: { application_id: 'bench' }, dev_eui: devEui, dev_addr: '260BDF71' },
+    correlation_ids: ['as:up:bench'],
+    received_at: now,
+    uplink_message: {
+      session_key_id: 'AZpdcJdm3ixYYWExQAIgUg==',
+      f_port: 1,
+      f_cnt: fcnt,
+      frm_payload: 'AMQAFdQ=',
+      rx_metadata: Array.from({ length: HOTSPOTS_PER_UPLINK }, (_, i) => ({
+        gateway_ids: { gateway_id: `gw-${i}`, eui: `C0EE40FFFF29390${i}` },
+        rssi: -70 - i,
+        channel_rssi: -70 - i,
+        snr: 8.25,
+        received_at: now,
+      })),
+      settings: { data_rate: { lora: { bandwidth: 125000, spreading_factor: 7, coding_rate: '4/5' } }, frequency: '868100000' },
+      received_at: now,
+    },
+  };
+}
+
+/** A Sigfox data callback as the form Sigfox posts by default. */
+function sigfoxForm(device, seqNumber, time, bidir) {
+  return new URLSearchParams({ device, time: String(time), data: '0102030405060708', seqNumber: String(seqNumber), ack: bidir ? 'true' : 'false', station: '37F1', rssi: '-120.00', snr: '12.00', lat: '43', lng: '6' }).toString();
+}
+
+/** Frame counters go on across phases: a repeated identity would be (rightly) merged as a duplicate. */
+const sequence = { fcnt: 0, sigfox: 0 };
+
+/**
+ * The load: Helium posts (a share of them multi-buy copies), Sigfox form callbacks, TTS webhooks,
+ * over DEVICES devices. Each request's send time is kept in `sent` under the identity its MQTT
+ * event will carry (eventKey); the identities of requests answered 2xx go into `accepted`.
+ */
+function makeLoad(tokens, sent, { bidir = false, accepted = new Set() } = {}) {
+  // autocannon runs one request at a time per connection: the context holds the one in flight.
+  const onResponse = (status, _body, context) => {
+    if (status >= 200 && status < 300) accepted.add(context.key);
+  };
+  let counter = 0;
+  // The uplink a multi-buy copy repeats. Not in autocannon's context: it resets that before
+  // each request when there is a single request definition.
+  let last = null;
+  const heliumRequest = {
+    method: 'POST',
+    path: `/ingest/helium/bench-helium`,
+    headers: { 'content-type': 'application/json', 'x-bridge-token': tokens.helium },
+    setupRequest: (req, context) => {
+      const duplicate = last && Math.random() < DUPLICATE_SHARE;
+      const devEui = duplicate ? last.devEui : deviceEui(counter++);
+      const f = duplicate ? last.fcnt : ++sequence.fcnt;
+      last = { devEui, fcnt: f };
+      context.key = `helium:${devEui}:${f}`;
+      if (!duplicate) sent.set(context.key, performance.now());
+      return { ...req, body: JSON.stringify(heliumBody(devEui, f, duplicate ? 'dup' : 'a')) };
+    },
+    onResponse,
+  };
+  const sigfoxRequest = {
+    method: 'POST',
+    path: `/ingest/sigfox/bench-sigfox/data`,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-bridge-token': tokens.sigfox },
+    setupRequest: (req, context) => {
+      const device = (counter++ % DEVICES).toString(16).toUpperCase();
+      const s = ++sequence.sigfox;
+      const time = 1_700_000_000 + s;
+      context.key = `sigfox:${device}:${s % 4096}:${time}`;
+      sent.set(context.key, performance.now());
+      return { ...req, body: sigfoxForm(device, s % 4096, time, bidir) };
+    },
+    onResponse,
+  };
+  const ttsRequest = {
+    method: 'POST',
+    path: `/ingest/tts/bench-tts`,
+    headers: { 'content-type': 'application/json', 'x-bridge-token': tokens.tts },
+    setupRequest: (req, context) => {
+      const devEui = deviceEui(counter++);
+      const f = ++sequence.fcnt;
+      context.key = `tts:${devEui}:${f}`;
+      sent.set(context.key, performance.now());
+      return { ...req, body: JSON.stringify(ttsBody(devEui, f)) };
+    },
+    onResponse,
+  };
+  return { heliumRequest, sigfoxRequest, ttsRequest };
+}
+
+/** The identity under which makeLoad kept a request's send time, read from its MQTT event. */
+function eventKey(event) {
+  if (event.network === 'sigfox') return `sigfox:${event.device.externalId}:${event.uplink.fcnt}:${Date.parse(event.time) / 1000}`;
+  return `${event.network}:${event.device.externalId}:${event.uplink.fcnt}`;
+}
+
+/**
+ * Subscribes to every uplink topic under `prefix` (QoS 1); each first delivery of an event
+ * records its request→MQTT delay in `delays`. `state.seen` holds the distinct events' identities.
+ */
+async function subscribe(sent, delays, { prefix = TOPIC_PREFIX, key = eventKey } = {}) {
+  const client = await mqtt.connectAsync(MQTT_URL);
+  await client.subscribeAsync(`${prefix}/+/+/event/up`, { qos: 1 });
+  const seen = new Set();
+  const state = { delivered: 0, lastAt: 0, seen };
+  client.on('message', (_topic, payload) => {
+    const id = key(JSON.parse(payload.toString()));
+    if (seen.has(id)) return;
+    seen.add(id);
+    const start = sent.get(id);
+    if (start !== undefined) delays.push(performance.now() - start);
+    state.delivered++;
+    state.lastAt = performance.now();
+  });
+  return { client, state };
+}
+
+/** Waits until every identity in `accepted` was delivered, or deliveries stop for `quietMs`; returns how many are missing. */
+async function drain(state, accepted, quietMs = 3000) {
+  const missing = () => [...accepted].filter((key) => !state.seen.has(key)).length;
+  let last = -1;
+  while (missing() > 0 && state.delivered !== last) {
+    last = state.delivered;
+    await sleep(quietMs);
+  }
+  return missing();
+}
+
+/** autocannon on one request definition; resolves with its result. */
+function cannon(request, options, base = URL_BASE) {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon({ url: base, requests: [request], ...options }, (error, result) => (error ? reject(error) : resolve(result)));
+    autocannon.track(instance, { renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false });
+  });
+}
+
+/** Times `count` sequential GETs of `path`; p50/p99 in ms. */
+async function timeGets(path, count, base = URL_BASE) {
+  const times = [];
+  for (let i = 0; i < count; i++) {
+    const t = performance.now();
+    const response = await fetch(base + path, { headers: { authorization: `Bearer ${API_KEY}` } });
+    await response.arrayBuffer();
+    if (!response.ok) throw new Error(`GET ${path}: ${response.status}`);
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  return { p50Ms: percentile(times, 50), p99Ms: percentile(times, 99) };
+}
+
+/** The ceiling: `clients` plain pg clients inserting bench-shaped rows as fast as Postgres takes them. */
+async function rawInsertCeiling(seconds, clients) {
+  const setup = await db();
+  await setup.query('DROP TABLE IF EXISTS bench_events');
+  await setup.query('CREATE TABLE bench_events (LIKE events INCLUDING ALL)');
+  await setup.end();
+  const body = JSON.stringify(heliumBody('0000000000000001', 1, 'x'));
+  let rows = 0;
+  const deadline = Date.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, worker) => {
+      const client = await db();
+      let n = 0;
+      while (Date.now() < deadline) {
+        await client.query({
+          name: 'insert',
+          text: `INSERT INTO bench_events (id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw)
+                 VALUES (gen_random_uuid(), 'bench', gen_random_uuid(), 'helium', 'uplink', $1, $2, now(), now(), $3, $3)`,
+          values: ['0000000000000001', `k${worker}:${n++}`, body],
+        });
+        rows++;
+      }
+      await client.end();
+    }),
+  );
+  const cleanup = await db();
+  await cleanup.query('DROP TABLE bench_events');
+  await cleanup.end();
+  return rows / seconds;
+}
+
+/**
+ * Load at full speed on `base`: uplinks accepted per second, events delivered to MQTT per second
+ * (after the backlog drains), and whether every accepted event arrived.
+ */
+async function measureThroughput(tokens, seconds, { base = URL_BASE, prefix = TOPIC_PREFIX } = {}) {
+  const sent = new Map();
+  const delays = [];
+  const { client, state } = await subscribe(sent, delays, { prefix });
+  const acceptedKeys = new Set();
+  const load = makeLoad(tokens, sent, { accepted: acceptedKeys });
+  const start = performance.now();
+  const results = await Promise.all([
+    cannon(load.heliumRequest, { connections: 32, duration: seconds }, base),
+    cannon(load.sigfoxRequest, { connections: 16, duration: seconds }, base),
+    cannon(load.ttsRequest, { connections: 16, duration: seconds }, base),
+  ]);
+  const loadEnd = performance.now();
+  const accepted = results.reduce((n, r) => n + r['2xx'], 0);
+  const undelivered = await drain(state, acceptedKeys);
+  await client.endAsync();
+  return {
+    acceptedPerSecond: accepted / ((loadEnd - start) / 1000),
+    deliveredPerSecond: state.delivered / ((state.lastAt - start) / 1000),
+    accepted,
+    acceptedEvents: acceptedKeys.size,
+    delivered: state.delivered,
+    undelivered,
+    errors: results.reduce((n, r) => n + r.non2xx + r.errors, 0),
+    delayP99Ms: percentile(delays.sort((a, b) => a - b), 99),
+  };
+}
+
+/** A steady `rate` (half Helium, a quarter each Sigfox BIDIR and TTS): request → MQTT delay percentiles. */
+async function measureLatency(tokens, rate, seconds, { base = URL_BASE, prefix = TOPIC_PREFIX } = {}) {
+  const sent = new Map();
+  const delays = [];
+  const { client, state } = await subscribe(sent, delays, { prefix });
+  const acceptedKeys = new Set();
+  const load = makeLoad(tokens, sent, { bidir: true, accepted: acceptedKeys });
+  const [helium, sigfox, tts] = await Promise.all([
+    cannon(load.heliumRequest, { connections: 20, overallRate: rate / 2, duration: seconds }, base),
+    cannon(load.sigfoxRequest, { connections: 10, overallRate: rate / 4, duration: seconds }, base),
+    cannon(load.ttsRequest, { connections: 10, overallRate: rate / 4, duration: seconds }, base),
+  ]);
+  const undelivered = await drain(state, acceptedKeys, 2000);
+  await client.endAsync();
+  delays.sort((a, b) => a - b);
+  return {
+    rate,
+    acceptedEvents: acceptedKeys.size,
+    delivered: state.delivered,
+    undelivered,
+    errors: [helium, sigfox, tts].reduce((n, r) => n + r.non2xx + r.errors, 0),
+    p50Ms: percentile(delays, 50),
+    p95Ms: percentile(delays, 95),
+    p99Ms: percentile(delays, 99),
+    sigfoxBidirP99Ms: sigfox.latency.p99,
+    requestP99Ms: Math.max(helium.latency.p99, tts.latency.p99),
+  };
+}
+
+/**
+ * Fills the events table up to `rows` events spread over the first 1,000 devices of
+ * `connectionId` (as a fleet's history is), copying the body of one stored uplink, then vacuums
+ * it (as autovacuum would have over months). Returns those devices and the seconds it took.
+ */
+async function fillEvents(rows, connectionId = 'bench-helium') {
+  const client = await db();
+  try {
+    const { rows: devices } = await client.query(`SELECT id, connection_id, external_id FROM devices WHERE connection_id = $1 ORDER BY id LIMIT 1000`, [connectionId]);
+    const { rows: count } = await client.query('SELECT count(*)::int AS n FROM events');
+    const missing = Math.max(0, rows - count[0].n);
+    const started = Date.now();
+    // uuid v7 shaped ids in time order, like the bridge's, so the indexes see realistic keys.
+    await client.query(
+      `INSERT INTO events (id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw, published_at)
+       SELECT (lpad(to_hex((extract(epoch from t) * 1000)::bigint), 12, '0') || '7000' || '8000' || lpad(to_hex(g), 12, '0'))::uuid,
+              d.connection_id, d.id, 'helium', 'uplink', d.external_id, 'bench-fill:' || g, t, t, b.body, b.raw, t
+       FROM generate_series(1, $1::int) g
+       CROSS JOIN LATERAL (SELECT now() - interval '30 days' + g * interval '1 second' AS t) tt
+       JOIN (SELECT row_number() OVER () - 1 AS n, id, connection_id, external_id FROM unnest($2::uuid[], $3::text[], $4::text[]) AS u(id, connection_id, external_id)) d
+         ON d.n = g % $5
+       CROSS JOIN (SELECT body, raw FROM events WHERE type = 'uplink' AND network = 'helium' LIMIT 1) b`,
+      [missing, devices.map((d) => d.id), devices.map((d) => d.connection_id), devices.map((d) => d.external_id), devices.length],
+    );
+    // Measure the bridge at that size, not autovacuum catching up with a bulk load.
+    await client.query('VACUUM (ANALYZE) events');
+    await client.query('CHECKPOINT');
+    return { devices, fillSeconds: (Date.now() - started) / 1000 };
+  } finally {
+    await client.end();
+  }
+}
+
+module.exports = {
+  ROOT,
+  ADMIN_URL,
+  DATABASE_URL,
+  PORT,
+  URL_BASE,
+  API_KEY,
+  MQTT_URL,
+  TOPIC_PREFIX,
+  DEVICES,
+  HOTSPOTS_PER_UPLINK,
+  DUPLICATE_SHARE,
+  bridgeEnv,
+  sleep,
+  percentile,
+  round,
+  build,
+  resetDatabase,
+  db,
+  spawnSampled,
+  startBridge,
+  waitReady,
+  api,
+  createConnections,
+  startStack,
+  deviceEui,
+  heliumBody,
+  ttsBody,
+  sigfoxForm,
+  makeLoad,
+  eventKey,
+  subscribe,
+  drain,
+  cannon,
+  timeGets,
+  rawInsertCeiling,
+  measureThroughput,
+  measureLatency,
+  fillEvents,
+};
