@@ -91,16 +91,21 @@ export class FakeChirpstack {
     this.deviceProfiles.add(deviceProfileId);
   }
 
+  private tls = false;
+
   get apiUrl(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return this.tls ? `https://localhost:${this.port}` : `http://127.0.0.1:${this.port}`;
   }
 
-  async start(): Promise<this> {
+  /** With `tls`, served over TLS as behind a TLS-terminating proxy (ChirpStack itself speaks h2c). */
+  async start(tls?: { key: Buffer; cert: Buffer }): Promise<this> {
+    this.tls = tls !== undefined;
+    const credentials = tls ? grpc.ServerCredentials.createSsl(null, [{ private_key: tls.key, cert_chain: tls.cert }]) : grpc.ServerCredentials.createInsecure();
     const server = new grpc.Server();
     server.addService(DeviceServiceService, this.deviceService() as unknown as grpc.UntypedServiceImplementation);
     server.addService(ApplicationServiceService, this.applicationService() as unknown as grpc.UntypedServiceImplementation);
     this.port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
+      server.bindAsync('127.0.0.1:0', credentials, (error, port) => (error ? reject(error) : resolve(port))),
     );
     this.server = server;
     return this;
