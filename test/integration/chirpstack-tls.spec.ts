@@ -23,7 +23,7 @@ const { eventually } = require('../support/mqtt-collector') as typeof import('..
 
 describe('ChirpStack API over TLS', () => {
   const chirpstack = new FakeChirpstack();
-  let bridge: InstanceType<typeof TestBridge>;
+  let bridge: import('../support/bridge').TestBridge;
 
   beforeAll(async () => {
     await chirpstack.start({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) });
