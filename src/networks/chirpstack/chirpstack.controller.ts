@@ -5,6 +5,7 @@ import { ConnectionsService } from '../../connections/connections.service';
 import { ApiDoc } from '../../docs/api-doc.decorator';
 import { IngestService } from '../../ingest/ingest.service';
 import { ingestToken } from '../../ingest/ingest-token';
+import type { MappedChirpstackEvent } from './chirpstack.mapper';
 import { readChirpstackEvent, UnreadableChirpstackEvent } from './chirpstack-event-reader';
 import { chirpstackEventSchemas } from './chirpstack.schema';
 
@@ -28,15 +29,18 @@ export class ChirpstackIngestController {
   @HttpCode(200)
   async receive(@Param('connectionId') connectionId: string, @Query('event') type: unknown, @Req() request: FastifyRequest) {
     const connection = await this.connections.authenticateIngest('chirpstack', connectionId, ingestToken(request));
-    let mapped;
-    try {
-      mapped = readChirpstackEvent(type, request.body);
-    } catch (error) {
-      if (error instanceof UnreadableChirpstackEvent) throw new BadRequestException(error.message);
-      throw error;
-    }
+    const mapped = readOrBadRequest(type, request.body);
     if ('ignored' in mapped) return { ignored: mapped.ignored };
     const [stored] = await this.ingest.accept(connection, [mapped.event]);
     return { id: stored.id, duplicate: !stored.isNew };
+  }
+}
+
+function readOrBadRequest(type: unknown, body: unknown): MappedChirpstackEvent {
+  try {
+    return readChirpstackEvent(type, body);
+  } catch (error) {
+    if (error instanceof UnreadableChirpstackEvent) throw new BadRequestException(error.message);
+    throw error;
   }
 }
