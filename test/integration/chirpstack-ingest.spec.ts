@@ -149,6 +149,7 @@ describe('ChirpStack HTTP integration → Postgres → MQTT', () => {
       ['a DevEUI that is not 16 hex', () => post('up', { ...good.json(), deviceInfo: { devEui: devEui.slice(1) } }), /deviceInfo\.devEui: Invalid DevEUI/],
       ['a time that does not parse', () => post('up', { ...good.json(), time: 'yesterday' }), /time/],
       ['malformed JSON', () => post('up', '{"deduplicationId": '), /json/i],
+      ['an id far too long to be an identity', () => post('up', { ...good.json(), deduplicationId: 'x'.repeat(5000) }), /deduplicationId: Too long/],
     ];
     for (const [name, send, message] of cases) {
       const response = await send();

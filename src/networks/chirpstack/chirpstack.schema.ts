@@ -18,6 +18,8 @@ const base64 = z.string().refine(isBase64, { error: 'Invalid base64' });
 const uint8 = z.int().min(0).max(255);
 const uint32 = z.int().min(0).max(0xffffffff);
 const stringMap = z.record(z.string(), z.string());
+/** ChirpStack's ids are UUIDs; they make the event's identity, which must stay a short key. */
+const id = z.string().min(1).max(100, { error: 'Too long: an id of at most 100 characters (ChirpStack writes UUIDs)' });
 
 const deviceInfoSchema = z.looseObject({
   devEui: z.string().regex(/^[0-9a-fA-F]{16}$/, { error: 'Invalid DevEUI: expected 16 hex digits' }),
@@ -66,7 +68,7 @@ const common = {
 
 const uplinkSchema = z.looseObject({
   ...common,
-  deduplicationId: z.string().min(1),
+  deduplicationId: id,
   devAddr: z.string().optional(),
   fCnt: uint32.optional(),
   fPort: uint8.optional(),
@@ -78,13 +80,13 @@ const uplinkSchema = z.looseObject({
   txInfo: txInfoSchema.optional(),
 });
 
-const joinSchema = z.looseObject({ ...common, deduplicationId: z.string().min(1), devAddr: z.string().optional() });
+const joinSchema = z.looseObject({ ...common, deduplicationId: id, devAddr: z.string().optional() });
 
 const ackSchema = z.looseObject({
   ...common,
   // Empty for a confirmed downlink that timed out without an uplink to name.
-  deduplicationId: z.string().optional(),
-  queueItemId: z.string().min(1),
+  deduplicationId: z.union([z.literal(''), id]).optional(),
+  queueItemId: id,
   acknowledged: z.boolean().optional(),
   fCntDown: uint32.optional(),
 });
@@ -92,7 +94,7 @@ const ackSchema = z.looseObject({
 const txAckSchema = z.looseObject({
   ...common,
   downlinkId: uint32.optional(),
-  queueItemId: z.string().min(1),
+  queueItemId: id,
   fCntDown: uint32.optional(),
   gatewayId: z.string().optional(),
   txInfo: txInfoSchema.optional(),
@@ -100,14 +102,14 @@ const txAckSchema = z.looseObject({
 
 const statusSchema = z.looseObject({
   ...common,
-  deduplicationId: z.string().min(1),
+  deduplicationId: id,
   margin: z.int().optional(),
   externalPowerSource: z.boolean().optional(),
   batteryLevelUnavailable: z.boolean().optional(),
   batteryLevel: z.number().min(0).max(100).optional(),
 });
 
-const locationEventSchema = z.looseObject({ ...common, deduplicationId: z.string().min(1), location: locationSchema });
+const locationEventSchema = z.looseObject({ ...common, deduplicationId: id, location: locationSchema });
 
 const logSchema = z.looseObject({
   ...common,
@@ -118,7 +120,7 @@ const logSchema = z.looseObject({
 });
 
 /** Before v4.15 only (LoRa Cloud). */
-const integrationSchema = z.looseObject({ ...common, deduplicationId: z.string().optional(), integrationName: z.string().optional() });
+const integrationSchema = z.looseObject({ ...common, deduplicationId: id.optional(), integrationName: z.string().optional() });
 
 export const chirpstackEventSchemas = {
   up: uplinkSchema,
