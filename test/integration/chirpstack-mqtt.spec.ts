@@ -97,6 +97,8 @@ describe('ChirpStack MQTT integration', () => {
     await publish(root, devEui, 'up', JSON.stringify(uplink(devEui, 4).json()));
     const after = await eventually('the uplink after', () => events(bridge, id), (e) => e.some((x) => x.uplink.fcnt === 4));
     expect(after.filter((e) => e.uplink.fcnt === 3).map((e) => e.id)).toEqual([answer.id]);
+    // The status says when the last message came.
+    await eventually('the position', () => status(bridge, id), (s) => s.stream.position !== null && Date.parse(s.stream.position) > Date.now() - 60_000);
     await stopBridge(bridge);
   });
 

@@ -108,6 +108,7 @@ export class ChirpstackMqttConsumer {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.client?.endAsync().catch(() => undefined);
+    await this.refreshState().catch(() => undefined);
     if (this.reportState) await this.setState('stopped', null);
   }
 
@@ -116,9 +117,18 @@ export class ChirpstackMqttConsumer {
     await this.client?.unsubscribeAsync(this.filter).catch(() => undefined);
   }
 
-  /** Writes the current state again (another instance may have written its own meanwhile). */
+  /**
+   * Writes the current state again (another instance may have written its own meanwhile), and the
+   * time of the last message as the stream's `position`.
+   */
   async refreshState(): Promise<void> {
-    if (this.reportState && this.state === 'subscribed') await writeSubscriptionState(this.deps.prisma, this.connection.id, this.state, null, true);
+    if (!this.reportState) return;
+    if (this.state === 'subscribed') await writeSubscriptionState(this.deps.prisma, this.connection.id, this.state, null, true);
+    if (this.lastMessageAt) {
+      const at = new Date(this.lastMessageAt);
+      await this.deps.prisma.$executeRaw`UPDATE connections SET stream_position = ${at}
+        WHERE id = ${this.connection.id} AND (stream_position IS NULL OR stream_position < ${at})`;
+    }
   }
 
   private async handle(packet: IPublishPacket): Promise<void> {
