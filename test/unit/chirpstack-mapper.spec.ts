@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { IncomingEvent } from '../../src/events/normalized-event';
 import { readChirpstackEvent, UnreadableChirpstackEvent } from '../../src/networks/chirpstack/chirpstack-event-reader';
-import { float32 } from '../../src/networks/chirpstack/chirpstack-protobuf';
+import { float32 } from '../../src/networks/chirpstack/chirpstack-pbjson';
 import { eventTopicPattern, eventTopicProblem } from '../../src/networks/chirpstack/chirpstack-topic';
 import { ackEvent, csTime, joinEvent, locationEvent, logEvent, statusEvent, TestEvent, txAckEvent, upEvent } from '../fakes/chirpstack-events';
 
