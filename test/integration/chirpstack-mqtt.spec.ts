@@ -97,6 +97,9 @@ describe('ChirpStack MQTT integration', () => {
     await publish(root, devEui, 'up', JSON.stringify(uplink(devEui, 4).json()));
     const after = await eventually('the uplink after', () => events(bridge, id), (e) => e.some((x) => x.uplink.fcnt === 4));
     expect(after.filter((e) => e.uplink.fcnt === 3).map((e) => e.id)).toEqual([answer.id]);
+    const metrics = await (await fetch(`${bridge.url}/metrics`)).text();
+    expect(metrics).toContain(`lpwan_chirpstack_mqtt_skipped_total{connection="${id}"} 3`);
+    expect(metrics).toContain(`lpwan_chirpstack_mqtt_state{connection="${id}",state="subscribed"} 1`);
     // The status says when the last message came.
     await eventually('the position', () => status(bridge, id), (s) => s.stream.position !== null && Date.parse(s.stream.position) > Date.now() - 60_000);
     await stopBridge(bridge);

@@ -18,6 +18,8 @@ export interface MqttConsumerDeps {
   ingest: IngestService;
   prisma: PrismaService;
   logger: Logger;
+  /** Counts a message that could not be read. */
+  onSkipped: () => void;
 }
 
 export interface MqttIdentity {
@@ -140,6 +142,7 @@ export class ChirpstackMqttConsumer {
     } catch (error) {
       if (!(error instanceof UnreadableChirpstackEvent)) throw error;
       this.deps.logger.warn(`ChirpStack MQTT of connection ${this.connection.id}: skipped a message on ${packet.topic}: ${error.message}`);
+      this.deps.onSkipped();
       return;
     }
     if ('ignored' in mapped) return;

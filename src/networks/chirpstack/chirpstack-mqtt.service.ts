@@ -3,6 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Counter, Gauge } from 'prom-client';
 import { RedisLease } from '../../common/redis-lease';
 import { SerialRunner } from '../../common/serial-runner';
 import { Settings } from '../../config/settings';
@@ -12,6 +13,7 @@ import { PrismaService } from '../../database/prisma.service';
 import { RedisService } from '../../database/redis.service';
 import type { Connection } from '../../generated/prisma/client';
 import { IngestService } from '../../ingest/ingest.service';
+import { MetricsService } from '../../metrics/metrics.service';
 import { ChirpstackMqttConsumer, MqttIdentity } from './chirpstack-mqtt.consumer';
 
 /** At most this many instances consume one connection's MQTT integration at a time. */
@@ -53,6 +55,7 @@ export class ChirpstackMqttService implements OnApplicationBootstrap, OnModuleDe
   private readonly unreadable = new Set<string>();
   private readonly prefix: string;
   private readonly leaseMs: number;
+  private readonly skipped: Counter<'connection'>;
   private reconcileTimer?: NodeJS.Timeout;
   private readonly reconciler = new SerialRunner(
     () => this.reconcile(),
@@ -65,9 +68,27 @@ export class ChirpstackMqttService implements OnApplicationBootstrap, OnModuleDe
     private readonly prisma: PrismaService,
     private readonly redis: RedisService,
     private readonly ingest: IngestService,
+    metrics: MetricsService,
   ) {
     this.prefix = config.get('REDIS_PREFIX', { infer: true });
     this.leaseMs = config.get('CHIRPSTACK_MQTT_LEASE_MS', { infer: true });
+    this.skipped = new Counter({
+      name: 'lpwan_chirpstack_mqtt_skipped_total',
+      help: 'ChirpStack MQTT messages that could not be read (logged and skipped), by connection',
+      labelNames: ['connection'] as const,
+      registers: [metrics.registry],
+    });
+    new Gauge({
+      name: 'lpwan_chirpstack_mqtt_state',
+      help: 'State of each ChirpStack MQTT subscription (1 for its current state)',
+      labelNames: ['connection', 'state'] as const,
+      registers: [metrics.registry],
+      async collect() {
+        this.reset();
+        const rows = await prisma.connection.findMany({ where: { network: 'chirpstack' }, select: { id: true, settings: true, streamState: true } }).catch(() => []);
+        for (const row of rows) if ((row.settings as { mqtt?: unknown }).mqtt !== undefined) this.set({ connection: row.id, state: row.streamState ?? 'stopped' }, 1);
+      },
+    });
   }
 
   onApplicationBootstrap(): void {
@@ -106,6 +127,10 @@ export class ChirpstackMqttService implements OnApplicationBootstrap, OnModuleDe
     }
   }
 
+  private deps(connectionId: string) {
+    return { ingest: this.ingest, prisma: this.prisma, logger: this.logger, onSkipped: () => this.skipped.inc({ connection: connectionId }) };
+  }
+
   private identity(connectionId: string, slot: number): MqttIdentity {
     return { clientId: `${this.prefix}-${connectionId}-${slot}`, shareGroup: `${this.prefix}-${connectionId}` };
   }
@@ -134,7 +159,7 @@ export class ChirpstackMqttService implements OnApplicationBootstrap, OnModuleDe
       });
       if (!(await lease.acquire())) continue;
       await this.redis.client.sadd(this.slotsKey(row.id), String(slot));
-      const consumer = new ChirpstackMqttConsumer(connection, this.identity(row.id, slot), { ingest: this.ingest, prisma: this.prisma, logger: this.logger });
+      const consumer = new ChirpstackMqttConsumer(connection, this.identity(row.id, slot), this.deps(row.id));
       this.held.set(row.id, { consumer, lease, slot, fingerprint: fingerprint(row) });
       consumer.start();
       this.logger.log(`ChirpStack MQTT of connection ${row.id}: consuming as ${this.identity(row.id, slot).clientId}`);
@@ -173,7 +198,7 @@ export class ChirpstackMqttService implements OnApplicationBootstrap, OnModuleDe
       const lease = this.lease(row.id, slot, () => undefined);
       if (!(await lease.acquire())) continue;
       this.draining.add(key);
-      const consumer = new ChirpstackMqttConsumer(connection, this.identity(row.id, slot), { ingest: this.ingest, prisma: this.prisma, logger: this.logger }, false);
+      const consumer = new ChirpstackMqttConsumer(connection, this.identity(row.id, slot), this.deps(row.id), false);
       try {
         consumer.start();
         const started = Date.now();
