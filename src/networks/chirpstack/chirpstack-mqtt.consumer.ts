@@ -87,11 +87,15 @@ export class ChirpstackMqttConsumer {
       resubscribe: false,
     });
     this.client = client;
-    // PUBACK goes out when `done` is called: after the event is stored.
+    // PUBACK goes out when `done` is called: after the event is stored. Never while stopping with
+    // the event not stored: the broker keeps it for the session's next connection.
     client.handleMessage = (packet, done) => {
       this.handle(packet)
-        .catch((error: Error) => this.deps.logger.error(`ChirpStack MQTT of connection ${this.connection.id}: message on ${packet.topic} lost to a bug: ${error.stack}`))
-        .finally(() => done());
+        .catch((error: Error) => {
+          this.deps.logger.error(`ChirpStack MQTT of connection ${this.connection.id}: message on ${packet.topic} lost to a bug: ${error.stack}`);
+          return true;
+        })
+        .then((acknowledge) => acknowledge && done());
     };
     client.on('connect', (connack) => {
       client.subscribe(this.filter, { qos: 1 }, (error, granted) => {
@@ -133,7 +137,8 @@ export class ChirpstackMqttConsumer {
     }
   }
 
-  private async handle(packet: IPublishPacket): Promise<void> {
+  /** True once the message is taken care of (stored, or unreadable and skipped): it may be acknowledged. */
+  private async handle(packet: IPublishPacket): Promise<boolean> {
     this.lastMessageAt = Date.now();
     const type = this.pattern.eventOf(packet.topic);
     let mapped;
@@ -143,19 +148,19 @@ export class ChirpstackMqttConsumer {
       if (!(error instanceof UnreadableChirpstackEvent)) throw error;
       this.deps.logger.warn(`ChirpStack MQTT of connection ${this.connection.id}: skipped a message on ${packet.topic}: ${error.message}`);
       this.deps.onSkipped();
-      return;
+      return true;
     }
-    if ('ignored' in mapped) return;
+    if ('ignored' in mapped) return true;
     const applicationId = (mapped.event.raw as { deviceInfo?: { applicationId?: string } }).deviceInfo?.applicationId;
     // The integration is global: with a template without {{application_id}} other applications' events come too.
-    if (applicationId && applicationId !== this.settings.applicationId) return;
+    if (applicationId && applicationId !== this.settings.applicationId) return true;
     for (let attempt = 0; ; attempt++) {
       try {
         await this.deps.ingest.accept(this.connection, [mapped.event]);
-        return;
+        return true;
       } catch (error) {
         // Not acknowledged while it cannot be stored: the broker keeps it and the next ones.
-        if (this.stopping) return;
+        if (this.stopping) return false;
         this.deps.logger.warn(`ChirpStack MQTT of connection ${this.connection.id}: cannot store an event yet: ${(error as Error).message}`);
         await sleep(Math.min(STORE_RETRY_MAX_MS, 200 * 2 ** attempt));
       }
