@@ -170,6 +170,7 @@ export class DownlinksService implements OnModuleInit {
     }
     if (accepted) {
       await this.prisma.downlink.update({ where: { id: row.id }, data: { networkRef: accepted.networkRef } });
+      await this.settleFromEarlierReports(connection, device, row, accepted.networkRef);
       return 'done';
     }
     const sent = await this.transition(row.id, ['queued'], 'sent', { sentAt: new Date() });
@@ -261,6 +262,27 @@ export class DownlinksService implements OnModuleInit {
         return { ...event, dedupKey: lifecycleDedupKey(downlinkId, event.type), ack: { downlinkId, info } };
       }),
     );
+  }
+
+  /**
+   * The network's reports about a downlink that were stored before its reference was (ChirpStack
+   * may send a class C downlink's txack before its Enqueue answer is in): they settle it now.
+   */
+  private async settleFromEarlierReports(connection: OpenConnection, device: Device, downlink: Downlink, networkRef: string): Promise<void> {
+    const reports = await this.prisma.$queryRaw<Array<{ type: EventType; info: string | null }>>`
+      SELECT type, body->'ack'->>'info' AS info FROM events
+      WHERE device_id = ${device.id}::uuid AND id > ${downlink.id}::uuid AND type LIKE 'downlink.%'
+        AND body->'ack'->>'downlinkId' = ${networkRef}
+      ORDER BY id`;
+    for (const report of reports) {
+      const outcome = NETWORK_OUTCOMES[report.type];
+      if (!outcome?.to) continue;
+      const moved = await this.transition(downlink.id, outcome.from, outcome.to, {
+        error: outcome.to === 'failed' ? report.info : null,
+        ...(outcome.to === 'sent' ? { sentAt: new Date() } : {}),
+      });
+      if (moved) await this.emit(connection, deviceRefOf(device), moved, report.type, report.info);
+    }
   }
 
   /** The bridge's downlink a network's event names, by the bridge's id or by the network's reference. */

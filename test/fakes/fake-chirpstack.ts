@@ -77,6 +77,8 @@ export class FakeChirpstack {
   readonly applications = new Set<string>();
   readonly deviceProfiles = new Set<string>();
   readonly calls: RecordedCall[] = [];
+  /** Runs before Enqueue answers (e.g. to deliver the item's txack first, as a class C device can). */
+  beforeEnqueueAnswer?: (queueItemId: string, devEui: string) => Promise<void>;
   /** With a tenant key ChirpStack answers UNAUTHENTICATED (empty message) for any object it cannot see, missing ones too. */
   tenantKey = false;
   private readonly failures: FailRule[] = [];
@@ -143,8 +145,8 @@ export class FakeChirpstack {
     return device;
   }
 
-  private handle<Response>(method: string, work: (request: Record<string, unknown>, call: Call) => Response) {
-    return (call: Call, callback: grpc.sendUnaryData<Response>) => {
+  private handle<Response>(method: string, work: (request: Record<string, unknown>, call: Call) => Response | Promise<Response>) {
+    return async (call: Call, callback: grpc.sendUnaryData<Response>) => {
       const authorization = call.metadata.get('authorization')[0]?.toString();
       const request = call.request.toObject();
       this.calls.push({ method, authorization, request });
@@ -157,7 +159,7 @@ export class FakeChirpstack {
           rule.times--;
           throw new GrpcFailure(rule.code, rule.details);
         }
-        callback(null, work(request, call));
+        callback(null, await work(request, call));
       } catch (error) {
         if (!(error instanceof GrpcFailure)) throw error;
         callback({ code: error.code, details: error.details, metadata: new grpc.Metadata() } as grpc.ServiceError, null);
@@ -282,7 +284,7 @@ export class FakeChirpstack {
         device.activation = { devAddr: a.devAddr, appSKey: a.appSKey, nwkSEncKey: a.nwkSEncKey, sNwkSIntKey: a.sNwkSIntKey, fNwkSIntKey: a.fNwkSIntKey };
         return empty();
       }),
-      enqueue: this.handle('Enqueue', (request) => {
+      enqueue: this.handle('Enqueue', async (request) => {
         const item = request.queueItem as pb.DeviceQueueItem.AsObject | undefined;
         if (!item) throw new GrpcFailure(grpc.status.INVALID_ARGUMENT, 'queue_item is missing');
         const device = this.device(item.devEui);
@@ -290,6 +292,7 @@ export class FakeChirpstack {
         // ChirpStack makes its own id; one given in the request is not kept.
         const id = randomUUID();
         device.queue.push({ id, fPort: item.fPort, confirmed: item.confirmed, data: Buffer.from(item.data as string, 'base64').toString('hex') });
+        await this.beforeEnqueueAnswer?.(id, device.devEui);
         const answer = new pb.EnqueueDeviceQueueItemResponse();
         answer.setId(id);
         return answer;

@@ -251,6 +251,19 @@ describe('ChirpStack gRPC API', () => {
       expect((await stateOf(retried.id)).state).toBe('queued');
     });
 
+    it('a txack that comes before the Enqueue answer still makes the downlink sent', async () => {
+      chirpstack.beforeEnqueueAnswer = async (queueItemId) => {
+        expect((await ingest('txack', txAckEvent(spec(), now(), queueItemId).json())).status).toBe(200);
+      };
+      try {
+        const early = await downlink({ port: 14, payloadHex: 'e1' });
+        const settledDownlink = await eventually('sent', () => stateOf(early.id), (d) => d.state === 'sent');
+        expect(settledDownlink.sentAt).not.toBeNull();
+      } finally {
+        chirpstack.beforeEnqueueAnswer = undefined;
+      }
+    });
+
     it('the MQTT command topic enqueues like REST', async () => {
       const publisher = await mqtt.connectAsync(TEST_MQTT_URL);
       await publisher.publishAsync(`${bridge.topicPrefix}/chirpstack/${device.externalId.toLowerCase()}/command/down`, JSON.stringify({ port: 20, payloadHex: 'c0ffee' }), { qos: 1 });
