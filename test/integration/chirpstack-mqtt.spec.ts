@@ -3,7 +3,8 @@ import mqtt, { MqttClient } from 'mqtt';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { upEvent } from '../fakes/chirpstack-events';
 import { TestBridge } from '../support/bridge';
-import { TEST_MQTT_URL, TEST_REDIS_URL } from '../support/env';
+import { BridgeProcess, freePort } from '../support/bridge-process';
+import { TEST_MQTT_URL, TEST_REDIS_URL, testSettings } from '../support/env';
 import { eventually } from '../support/mqtt-collector';
 import type { Json } from '../support/networks';
 import { randomEui } from '../support/networks';
@@ -154,6 +155,30 @@ describe('ChirpStack MQTT integration', () => {
     expect(stored.map((e) => e.uplink.fcnt).sort((x, y) => x - y)).toEqual([...Array(10).keys()].map((i) => i + 1));
     await stopBridge(a);
   });
+
+  it('a worker killed with -9 loses nothing: the next one resumes its session, or drains it once the dead one\'s lease ran out', async () => {
+    // Its own process (the production build): the in-process bridges of this file would consume too.
+    const deployment = testSettings({ ...SETTINGS, SECRETS_KEY: randomBytes(32).toString('hex') });
+    const api = await TestBridge.start({ ...deployment, BRIDGE_ROLE: 'api' });
+    const worker = BridgeProcess.spawn({ ...deployment, BRIDGE_ROLE: 'worker', PORT: freePort() });
+    let restarted: BridgeProcess | undefined;
+    try {
+      const root = `cs-${randomBytes(4).toString('hex')}`;
+      const { id } = await connect(api, root);
+      await worker.ready();
+      await subscribed(api, id);
+      expect(await worker.stop('SIGKILL')).toBeNull();
+      const devEui = randomEui();
+      for (let fCnt = 1; fCnt <= 6; fCnt++) await publish(root, devEui, 'up', uplink(devEui, fCnt).protobuf());
+      restarted = BridgeProcess.spawn({ ...deployment, BRIDGE_ROLE: 'worker', PORT: freePort() });
+      const stored = await eventually('the 6 uplinks sent while no worker ran', () => events(api, id), (e) => e.length === 6, 20_000);
+      expect(stored.map((e) => e.uplink.fcnt).sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6]);
+    } finally {
+      await worker.stop('SIGKILL');
+      await restarted?.stop('SIGKILL');
+      await api.stop();
+    }
+  }, 60_000);
 
   /** A bridge in the api role: it reads the status but consumes nothing. */
   async function startApiBridge(): Promise<TestBridge> {
