@@ -77,7 +77,6 @@ describe('hostile input', () => {
     { path: `/ingest/sigfox/${ids.sigfox}/error`, token: tokens.sigfox, base: { device: '1A2B3C', time: 1700000000, info: 'lost' } },
     { path: `/ingest/tts/${ids.tts}`, token: tokens.tts, base: ttsWebhookBody as Record<string, unknown> },
     { path: `/ingest/chirpstack/${ids.chirpstack}?event=up`, token: tokens.chirpstack, base: chirpstackSamples['capture:up:helium-thingsix'].body as Record<string, unknown> },
-    { path: `/ingest/chirpstack/${ids.chirpstack}?event=status`, token: tokens.chirpstack, base: chirpstackSamples['docs:status'].body as Record<string, unknown> },
   ];
 
   it('answers random JSON on every ingest endpoint with 2xx or 4xx', async () => {
@@ -90,7 +89,7 @@ describe('hostile input', () => {
         { numRuns: RUNS },
       );
     }
-  });
+  }, 120_000);
 
   it('answers mutated real bodies with 2xx or 4xx', async () => {
     for (const target of ingestTargets()) {
@@ -102,7 +101,7 @@ describe('hostile input', () => {
         { numRuns: RUNS },
       );
     }
-  });
+  }, 120_000);
 
   it('answers random bytes, encodings and content types with 4xx or 2xx', async () => {
     const contentType = fc.constantFrom('application/json', 'application/x-www-form-urlencoded', 'application/octet-stream', 'text/plain', 'application/xml', 'multipart/form-data; boundary=x', 'application/json; charset=latin1', '');
