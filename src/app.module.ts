@@ -6,6 +6,7 @@ import { AdminModule } from './admin/queue-dashboard';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { parseSettings } from './config/settings';
+import { CodecsModule } from './codecs/codecs.module';
 import { ConnectionsModule } from './connections/connections.module';
 import { DatabaseModule } from './database/database.module';
 import { DocsModule } from './docs/docs.module';
@@ -56,6 +57,7 @@ export class AppModule {
         DevicesModule,
         FanoutModule,
         IngestModule,
+        CodecsModule,
         DownlinksModule,
         HeliumModule,
         SigfoxModule,

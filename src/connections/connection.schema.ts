@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { codecAssignmentFields } from '../common/codec-assignment';
 
 export const connectionIdSchema = z
   .string()
@@ -20,3 +21,9 @@ export const updateConnectionSchema = z
   })
   .strict();
 export type UpdateConnectionInput = z.infer<typeof updateConnectionSchema>;
+
+/**
+ * The settings every network's connections have, taken off before the network's own schema checks
+ * the rest: the payload codec of the connection's devices (SPEC §9). Null removes one.
+ */
+export const commonSettingsSchema = z.object({ settings: z.object(codecAssignmentFields) });

@@ -1,4 +1,4 @@
-import { ConflictException, Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
+import { BadRequestException, ConflictException, Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { randomBytes } from 'node:crypto';
 import { matchesHash, sha256Hex } from '../common/constant-time';
@@ -9,7 +9,7 @@ import { PrismaService } from '../database/prisma.service';
 import type { Network } from '../events/normalized-event';
 import { Connection, Prisma } from '../generated/prisma/client';
 import { NetworkRegistry } from '../networks/network-registry';
-import { CreateConnectionInput, UpdateConnectionInput } from './connection.schema';
+import { commonSettingsSchema, CreateConnectionInput, UpdateConnectionInput } from './connection.schema';
 import { IngestRateLimiter } from './ingest-rate-limiter';
 import { joinSecrets, patchSettings, splitSecrets } from './secret-settings';
 
@@ -47,8 +47,9 @@ export class ConnectionsService {
 
   async create(input: CreateConnectionInput) {
     const adapter = this.networks.get(input.network);
-    const settings = parseOrBadRequest(adapter.settingsSchema, input.settings);
-    const { plain, secret } = splitSecrets(adapter.secretSettings, settings);
+    const { common, networkSettings } = await this.takeCommonSettings(input.settings);
+    const settings = parseOrBadRequest(adapter.settingsSchema, networkSettings);
+    const { plain, secret } = splitSecrets(adapter.secretSettings, { ...settings, ...common });
     const ingestToken = newIngestToken();
     try {
       const row = await this.prisma.connection.create({
@@ -87,8 +88,9 @@ export class ConnectionsService {
     const row = await this.findRow(id);
     const adapter = this.networks.get(row.network);
     const current = joinSecrets(row.settings as Record<string, unknown>, this.secrets.open(row.secrets));
-    const settings = parseOrBadRequest(adapter.settingsSchema, patchSettings(adapter.secretSettings, current, input.settings ?? {}));
-    const { plain, secret } = splitSecrets(adapter.secretSettings, settings);
+    const { common, networkSettings } = await this.takeCommonSettings(patchSettings(adapter.secretSettings, current, input.settings ?? {}));
+    const settings = parseOrBadRequest(adapter.settingsSchema, networkSettings);
+    const { plain, secret } = splitSecrets(adapter.secretSettings, { ...settings, ...common });
     const updated = await this.prisma.connection.update({
       where: { id },
       // A changed connection gets a fresh chance: a stream stopped for bad credentials restarts.
@@ -167,6 +169,16 @@ export class ConnectionsService {
   private changed(change: ConnectionChange): void {
     this.cache.delete(change.id);
     for (const listener of this.listeners) listener(change);
+  }
+
+  /** Checks the settings common to every network (a codec that exists); null or absent ones are dropped. */
+  private async takeCommonSettings(settings: Record<string, unknown>) {
+    const { codecId, codecOverrides, ...networkSettings } = settings;
+    const common = parseOrBadRequest(commonSettingsSchema, { settings: { codecId, codecOverrides } }).settings;
+    if (common.codecId && !(await this.prisma.codec.findUnique({ where: { id: common.codecId }, select: { id: true } }))) {
+      throw new BadRequestException(`settings.codecId: no codec "${common.codecId}"`);
+    }
+    return { common: Object.fromEntries(Object.entries(common).filter(([, value]) => value !== null && value !== undefined)), networkSettings };
   }
 
   private present(row: Connection) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { codecAssignmentFields } from '../common/codec-assignment';
 import { pageQuerySchema } from '../common/pagination';
 import { connectionIdSchema } from '../connections/connection.schema';
 import { networkNameSchema } from '../events/normalized-event';
@@ -29,6 +30,8 @@ export const createDeviceSchema = z.looseObject({
   labels: labelsSchema.default([]),
   attributes: attributesSchema.default({}),
   active: z.boolean().default(true),
+  /** Decodes this device's uplinks instead of its connection's codec. */
+  ...codecAssignmentFields,
 });
 export type CreateDeviceInput = z.infer<typeof createDeviceSchema>;
 
@@ -38,6 +41,7 @@ export const updateDeviceSchema = z.looseObject({
   /** Replaces the attributes. */
   attributes: attributesSchema.optional(),
   active: z.boolean().optional(),
+  ...codecAssignmentFields,
 });
 export type UpdateDeviceInput = z.infer<typeof updateDeviceSchema>;
 

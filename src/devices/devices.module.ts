@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { DeviceCodecs } from './device-codecs.service';
 import { DeviceDirectory } from './device-directory.service';
 import { DeviceSyncQueue } from './device-sync.queue';
 import { DeviceSyncService } from './device-sync.service';
@@ -11,7 +12,7 @@ import { ReconcileService } from './reconcile.service';
 /** The device registry, its provisioning sync to the networks, and reconcile (SPEC §6). */
 @Module({
   controllers: [DevicesController, ReconcileController],
-  providers: [DeviceDirectory, DevicesService, DeviceSyncQueue, DeviceSyncService, DeviceSyncWorker, ReconcileService],
-  exports: [DeviceDirectory, DevicesService],
+  providers: [DeviceDirectory, DeviceCodecs, DevicesService, DeviceSyncQueue, DeviceSyncService, DeviceSyncWorker, ReconcileService],
+  exports: [DeviceDirectory, DeviceCodecs, DevicesService],
 })
 export class DevicesModule {}

@@ -9,6 +9,7 @@ import { Device, Prisma } from '../generated/prisma/client';
 import { DeviceProvisioner, noSettingsPatch } from '../networks/device-provisioner';
 import { NetworkRegistry } from '../networks/network-registry';
 import { CreateDeviceInput, createDeviceSchema, ListDevicesQuery, UpdateDeviceInput } from './device.schema';
+import { DeviceCodecs } from './device-codecs.service';
 import { DeviceDirectory } from './device-directory.service';
 import { DeviceSyncQueue, SyncRequest } from './device-sync.queue';
 import { provisionedDevice } from './device-sync.service';
@@ -28,6 +29,8 @@ export interface DeviceView {
   labels: string[];
   attributes: Record<string, unknown>;
   active: boolean;
+  codecId: string | null;
+  codecOverrides: boolean | null;
   origin: string;
   sync: { state: string; networkId: string | null; error: string | null; attempts: number };
   lastSeenAt: Date | null;
@@ -49,11 +52,13 @@ export class DevicesService {
     private readonly networks: NetworkRegistry,
     private readonly directory: DeviceDirectory,
     private readonly sync: DeviceSyncQueue,
+    private readonly codecs: DeviceCodecs,
   ) {}
 
   async create(input: CreateDeviceInput): Promise<DeviceView> {
     const row = await this.insert(input);
     await this.sync.enqueueOrDefer([this.syncRequest('create', row)]);
+    if (row.codecId !== null || row.codecOverrides !== null) await this.codecs.refresh();
     return this.present(row);
   }
 
@@ -72,6 +77,7 @@ export class DevicesService {
       }
     }
     await this.sync.enqueueOrDefer(created.map((row) => this.syncRequest('create', row)));
+    if (created.some((row) => row.codecId !== null || row.codecOverrides !== null)) await this.codecs.refresh();
     return results;
   }
 
@@ -106,7 +112,7 @@ export class DevicesService {
    */
   async update(id: string, input: UpdateDeviceInput): Promise<DeviceView> {
     const row = await this.findRow(id);
-    const { name, labels, attributes, active, ...networkFields } = input;
+    const { name, labels, attributes, active, codecId, codecOverrides, ...networkFields } = input;
     const provisioner = this.provisionerOf(row.connection.network);
     const settings = { ...(row.settings as Record<string, unknown>) };
     for (const [key, value] of Object.entries(parseOrBadRequest(provisioner?.settingsPatchSchema ?? noSettingsPatch, networkFields))) {
@@ -119,19 +125,27 @@ export class DevicesService {
       (provisioner?.attributesInNetwork === true && attributes !== undefined && JSON.stringify(attributes) !== JSON.stringify(row.attributes));
     // A failed device is retried with POST …/sync; a discovered one is not the bridge's to change in the network.
     const push = networkVisible && (row.syncState === 'synced' || row.syncState === 'pending');
-    const updated = await this.prisma.device.update({
-      where: { id },
-      data: {
-        name,
-        labels,
-        attributes: attributes as Prisma.InputJsonObject | undefined,
-        active,
-        settings: settings as Prisma.InputJsonObject,
-        ...(push ? { syncState: 'pending', syncError: null, syncAttempts: 0 } : {}),
-      },
-      include: WITH_NETWORK,
-    });
+    const updated = await this.prisma.device
+      .update({
+        where: { id },
+        data: {
+          name,
+          labels,
+          attributes: attributes as Prisma.InputJsonObject | undefined,
+          active,
+          codecId,
+          codecOverrides,
+          settings: settings as Prisma.InputJsonObject,
+          ...(push ? { syncState: 'pending', syncError: null, syncAttempts: 0 } : {}),
+        },
+        include: WITH_NETWORK,
+      })
+      .catch((error: unknown) => {
+        refuseUnknownCodec(error, codecId);
+        throw error;
+      });
     this.directory.forget(row.connectionId, row.externalId);
+    if (codecId !== undefined || codecOverrides !== undefined) await this.codecs.refresh();
     if (push) await this.sync.enqueueOrDefer([this.syncRequest('update', updated)]);
     return this.present(updated);
   }
@@ -184,6 +198,8 @@ export class DevicesService {
       labels: row.labels,
       attributes: row.attributes as Record<string, unknown>,
       active: row.active,
+      codecId: row.codecId,
+      codecOverrides: row.codecOverrides,
       origin: row.origin,
       sync: { state: row.syncState, networkId: row.networkDeviceId, error: row.syncError, attempts: row.syncAttempts },
       lastSeenAt: row.lastSeenAt,
@@ -197,7 +213,7 @@ export class DevicesService {
   }
 
   private async insert(input: CreateDeviceInput): Promise<DeviceRow> {
-    const { connectionId, name, labels, attributes, active, ...networkFields } = input;
+    const { connectionId, name, labels, attributes, active, codecId, codecOverrides, ...networkFields } = input;
     const connection = await this.connections.open(connectionId);
     if (!connection) throw new BadRequestException(`connectionId: no connection "${connectionId}"`);
     const provisioner = this.assertCanProvision(connection);
@@ -215,6 +231,8 @@ export class DevicesService {
           labels,
           attributes,
           active,
+          codecId: codecId ?? null,
+          codecOverrides: codecOverrides ?? null,
           settings: registration.settings as Prisma.InputJsonObject,
           secrets: this.secrets.seal(registration.secrets),
           syncState: 'pending',
@@ -222,6 +240,7 @@ export class DevicesService {
         include: WITH_NETWORK,
       });
     } catch (error) {
+      refuseUnknownCodec(error, codecId);
       if ((error as { code?: string }).code !== 'P2002') throw error;
       const existing = await this.prisma.device.findUnique({
         where: { connectionId_externalId: { connectionId, externalId: registration.externalId } },
@@ -255,6 +274,11 @@ export class DevicesService {
     if (!row) throw new NotFoundException(`device "${id}" not found`);
     return row;
   }
+}
+
+/** The codecs table's foreign key refuses a codecId that names no codec: a 400. */
+function refuseUnknownCodec(error: unknown, codecId: string | null | undefined): void {
+  if ((error as { code?: string }).code === 'P2003' && codecId) throw new BadRequestException(`codecId: no codec "${codecId}"`);
 }
 
 function messageOf(error: HttpException): string {

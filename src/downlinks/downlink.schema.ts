@@ -7,10 +7,13 @@ const commandFields = {
   payloadHex: z.string().min(1, 'must not be empty').refine(isEvenHex, 'must be hex digits, two per byte').optional(),
   payloadBase64: z.string().min(1, 'must not be empty').refine(isBase64, 'must be base64 (standard alphabet, padded)').optional(),
   confirmed: z.boolean().default(false),
+  /** Encoded by the device's codec (its encodeDownlink, SPEC §9) into the payload and port. */
+  data: z.unknown().optional(),
 };
 
-const hasOnePayload = (c: { payloadHex?: string; payloadBase64?: string }) => (c.payloadHex === undefined) !== (c.payloadBase64 === undefined);
-const onePayloadIssue = { path: ['payloadHex'], message: 'give exactly one of payloadHex and payloadBase64' };
+const hasOnePayload = (c: { payloadHex?: string; payloadBase64?: string; data?: unknown }) =>
+  [c.payloadHex, c.payloadBase64, c.data].filter((payload) => payload !== undefined).length === 1;
+const onePayloadIssue = { path: ['payloadHex'], message: 'give exactly one of payloadHex, payloadBase64 and data (encoded by the device\'s codec)' };
 
 /**
  * A downlink as users ask for it (SPEC §7). The payload is given once, as hex or as base64; the

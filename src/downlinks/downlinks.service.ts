@@ -1,5 +1,6 @@
 import { BadRequestException, Injectable, NotFoundException, OnModuleInit } from '@nestjs/common';
 import { z } from 'zod';
+import { CodecsService } from '../codecs/codecs.service';
 import { hexToBase64 } from '../common/bytes';
 import { Page } from '../common/pagination';
 import { uuid7 } from '../common/uuid7';
@@ -52,6 +53,7 @@ export class DownlinksService implements OnModuleInit {
     private readonly connections: ConnectionsService,
     private readonly networks: NetworkRegistry,
     private readonly queue: DownlinkQueue,
+    private readonly codecs: CodecsService,
   ) {}
 
   onModuleInit(): void {
@@ -93,16 +95,16 @@ export class DownlinksService implements OnModuleInit {
    */
   async queueFor(device: Device, command: DownlinkCommand): Promise<Downlink> {
     const { connection, sender } = await this.networkOf(device);
-    const field = command.payloadHex !== undefined ? 'payloadHex' : 'payloadBase64';
-    const payload = command.payloadHex !== undefined ? Buffer.from(command.payloadHex, 'hex') : Buffer.from(command.payloadBase64 ?? '', 'base64');
-    const problem = sender.validate({ port: command.port, payload });
+    const field = command.data !== undefined ? 'data' : command.payloadHex !== undefined ? 'payloadHex' : 'payloadBase64';
+    const { payload, port } = command.data !== undefined ? await this.encode(connection, device, command) : { payload: payloadOf(command), port: command.port };
+    const problem = sender.validate({ port, payload });
     if (problem) throw new BadRequestException(`${problem.field === 'payload' ? field : 'port'}: ${problem.message}`);
     const downlink = await this.prisma.downlink.create({
       data: {
         id: uuid7(),
         deviceId: device.id,
         connectionId: connection.id,
-        port: sender.usesPort ? (command.port ?? null) : null,
+        port: sender.usesPort ? (port ?? null) : null,
         payloadHex: payload.toString('hex'),
         confirmed: command.confirmed,
         state: 'queued',
@@ -111,6 +113,19 @@ export class DownlinksService implements OnModuleInit {
     await this.emit(connection, deviceRefOf(device), downlink, 'downlink.queued', null);
     if (sender.send) this.queue.enqueueInBackground(downlink.id);
     return downlink;
+  }
+
+  /**
+   * `{ "data": … }`: the device's codec (else its connection's) makes the bytes, and the port unless
+   * it gives none, then the command's `port` applies. Its errors refuse the downlink.
+   */
+  private async encode(connection: OpenConnection, device: Device, command: DownlinkCommand): Promise<{ payload: Buffer; port: number | undefined }> {
+    const codecId = device.codecId ?? (connection.settings.codecId as string | undefined);
+    const codec = codecId ? await this.codecs.current(codecId) : null;
+    if (!codec) throw new BadRequestException('data: the device has no codec to encode it (give payloadHex or payloadBase64)');
+    const encoding = await this.codecs.encode(codec, command.data);
+    if (!encoding.ok) throw new BadRequestException(`data: codec "${codec.id}" refused it: ${encoding.errors.join('; ')}`);
+    return { payload: Buffer.from(encoding.bytes), port: encoding.fPort ?? command.port };
   }
 
   /**
@@ -306,6 +321,10 @@ export class DownlinksService implements OnModuleInit {
     if (!sender) throw new BadRequestException(`${connection.network} devices take no downlinks`);
     return { connection, sender };
   }
+}
+
+function payloadOf(command: DownlinkCommand): Buffer {
+  return command.payloadHex !== undefined ? Buffer.from(command.payloadHex, 'hex') : Buffer.from(command.payloadBase64 ?? '', 'base64');
 }
 
 function lifecycleDedupKey(downlinkId: string, type: EventType): string {

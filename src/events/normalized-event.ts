@@ -47,6 +47,9 @@ export interface Uplink {
   payloadHex: string;
   payloadBase64: string;
   decoded: unknown;
+  /** What the payload codec reported (SPEC §9); present when one ran. */
+  decodeErrors?: string[];
+  decodeWarnings?: string[];
 }
 
 export interface Radio {

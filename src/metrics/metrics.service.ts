@@ -54,6 +54,21 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly codecCalls = new Counter({
+    name: 'lpwan_codec_calls_total',
+    help: 'Payload codec calls, by codec, function (decodeUplink, encodeDownlink) and outcome (ok, error)',
+    labelNames: ['codec', 'function', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly codecCallSeconds = new Histogram({
+    name: 'lpwan_codec_call_seconds',
+    help: 'Time a payload codec call spent in the sandbox, by codec and function',
+    labelNames: ['codec', 'function'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'lpwan_process_' });
   }

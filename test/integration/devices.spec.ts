@@ -72,6 +72,8 @@ describe('devices API', () => {
         labels: ['floor-1', 'cellar'],
         attributes: { room: 'basement', level: -1 },
         active: true,
+        codecId: null,
+        codecOverrides: null,
         origin: 'registered',
         sync: { state: 'pending', networkId: null, error: null, attempts: 0 },
         lastSeenAt: null,

@@ -326,7 +326,7 @@ describe('downlinks over REST and MQTT, per network', () => {
       ['odd-length hex', { port: 1, payloadHex: 'abc' }, /^payloadHex: must be hex/],
       ['non-hex characters', { port: 1, payloadHex: 'zz' }, /^payloadHex: must be hex/],
       ['invalid base64', { port: 1, payloadBase64: 'AQI' }, /^payloadBase64: must be base64/],
-      ['both hex and base64', { port: 1, payloadHex: '01', payloadBase64: 'AQ==' }, /payloadHex: give exactly one of payloadHex and payloadBase64/],
+      ['both hex and base64', { port: 1, payloadHex: '01', payloadBase64: 'AQ==' }, /payloadHex: give exactly one of payloadHex, payloadBase64 and data/],
       ['no payload', { port: 1 }, /payloadHex: give exactly one/],
       ['an empty payload', { port: 1, payloadHex: '' }, /^payloadHex: must not be empty/],
       ['243 bytes on LoRaWAN', { port: 1, payloadHex: '00'.repeat(243) }, /^payloadHex: must be at most 242 bytes for LoRaWAN, got 243/],

@@ -1,0 +1,124 @@
+import { CodecRunner } from '../../src/codecs/codec-runner.service';
+import { SANDBOX_LIMITS } from '../../src/codecs/sandbox';
+
+const TEMPERATURE = `
+function decodeUplink(input) {
+  if (input.bytes.length < 2) return { errors: ['too short'] };
+  return { data: { temperature: ((input.bytes[0] << 8) | input.bytes[1]) / 10, port: input.fPort, at: input.recvTime.toISOString() }, warnings: [] };
+}`;
+const RECV = Date.parse('2026-12-01T10:00:00.000Z');
+
+const RUNNER = new CodecRunner();
+afterAll(() => RUNNER.onModuleDestroy());
+
+describe('codec sandbox (QuickJS, in its own thread)', () => {
+  let version = 0;
+  const run = (script: string, input: unknown = { bytes: [1, 2], fPort: 1 }, key = `codec${(version += 1)}@1`) => RUNNER.run(key, script, 'decodeUplink', input, RECV);
+  const valueOf = async (script: string, input?: unknown) => {
+    const outcome = await run(script, input);
+    if (!outcome.ok) throw new Error(outcome.error);
+    return outcome.value;
+  };
+  const errorOf = async (script: string, input?: unknown) => {
+    const outcome = await run(script, input);
+    if (outcome.ok) throw new Error(`no error, got ${JSON.stringify(outcome.value)}`);
+    return outcome.error;
+  };
+  const compileError = async (script: string) => {
+    const checked = await RUNNER.check(script);
+    if (!('error' in checked)) throw new Error('compiled');
+    return checked.error;
+  };
+
+  it('decodes bytes given as a plain array, with fPort and recvTime as a Date', async () => {
+    expect(await valueOf(TEMPERATURE, { bytes: [0x00, 0xeb], fPort: 2 })).toEqual({ data: { temperature: 23.5, port: 2, at: '2026-12-01T10:00:00.000Z' }, warnings: [] });
+    expect(await valueOf('function decodeUplink(i) { return { data: Array.isArray(i.bytes) } }')).toEqual({ data: true });
+  });
+
+  it('refuses a syntax error with its line and column, and a script without decodeUplink', async () => {
+    expect(await compileError('function decodeUplink(input) {\n  return { data: 1 + };\n}')).toMatch(/^SyntaxError: .* \(line 2, column \d+\)$/);
+    expect(await compileError('function decode(input) { return {} }')).toBe('the script defines no function decodeUplink');
+    expect(await compileError('throw new Error("boom")')).toMatch(/^Error: boom \(line 1, column \d+\)$/);
+    expect(await compileError('while (true) {}')).toBe(`stopped after ${SANDBOX_LIMITS.compileMs} ms (time limit)`);
+    expect(await RUNNER.check(TEMPERATURE)).toEqual({ encodes: false });
+    expect(await RUNNER.check(`${TEMPERATURE}\nfunction encodeDownlink(input) { return { bytes: [1] } }`)).toEqual({ encodes: true });
+  });
+
+  it('finds codec functions declared with const and let', async () => {
+    expect(await valueOf('const decodeUplink = (input) => ({ data: input.bytes.length })')).toEqual({ data: 2 });
+  });
+
+  it('gives scripts no host object and no clock but recvTime', async () => {
+    const script = `function decodeUplink() {
+      return { data: { names: Object.getOwnPropertyNames(globalThis), now: Date.now(), date: new Date().toISOString(),
+        reach: [typeof require, typeof process, typeof fetch, typeof setTimeout, typeof console, typeof module, typeof performance] } };
+    }`;
+    const { data } = (await valueOf(script)) as { data: { names: string[]; now: number; date: string; reach: string[] } };
+    expect(data.reach).toEqual(Array(7).fill('undefined'));
+    expect(data.names.filter((name) => !STANDARD_GLOBALS.has(name))).toEqual([]);
+    expect(data.now).toBe(RECV);
+    expect(data.date).toBe('2026-12-01T10:00:00.000Z');
+    expect(await errorOf('function decodeUplink() { return { data: require("fs") } }')).toMatch(/^ReferenceError: .*require/);
+    expect(await errorOf('function decodeUplink() { return { data: globalThis.process.env } }')).toMatch(/^TypeError/);
+  });
+
+  it('stops an endless loop at the deadline, and the codec works again on the next call', async () => {
+    const script = 'function decodeUplink(input) { if (input.fPort === 9) while (true) {} return { data: 1 } }';
+    expect(await run(script, { bytes: [], fPort: 9 }, 'loop@1')).toEqual({ ok: false, error: `stopped after ${SANDBOX_LIMITS.deadlineMs} ms (time limit)`, ms: expect.any(Number) });
+    expect(await run(script, { bytes: [], fPort: 1 }, 'loop@1')).toEqual({ ok: true, value: { data: 1 }, ms: expect.any(Number) });
+  });
+
+  it('stops a memory bomb at 16 MiB and deep recursion at the stack limit', async () => {
+    expect(await errorOf('function decodeUplink() { var a = []; while (true) a.push("x".repeat(1e5) + a.length); }')).toMatch(/^(out of memory \(limit 16 MiB\)|stopped after|killed after)/);
+    expect(await errorOf('function decodeUplink() { var a = new Uint8Array(32 * 1024 * 1024); return { data: a.length } }')).toBe('out of memory (limit 16 MiB)');
+    expect(await errorOf('function decodeUplink(input) { function down(n) { return down(n + 1) + 1 } return { data: down(0) } }')).toMatch(/^stack overflow/);
+    expect(await valueOf(TEMPERATURE, { bytes: [0, 10], fPort: 1 })).toMatchObject({ data: { temperature: 1 } });
+  });
+
+  it('suspends a codec stopped by its limits 3 times in a row, so that a flood of its uplinks leaves the thread to the others', async () => {
+    const loop = 'function decodeUplink() { while (true) {} }';
+    const flood = Array.from({ length: 30 }, () => run(loop, { bytes: [] }, 'flood@1'));
+    const other = run(TEMPERATURE, { bytes: [0, 5, 1], fPort: 1 }, 'other@1');
+    const errors = (await Promise.all(flood)).map((outcome) => (outcome.ok ? 'ok' : outcome.error));
+    expect(errors.slice(0, 3)).toEqual(Array(3).fill(`stopped after ${SANDBOX_LIMITS.deadlineMs} ms (time limit)`));
+    expect(new Set(errors.slice(3))).toEqual(new Set(["codec suspended for 60 s: its calls ran into the sandbox's limits 3 times in a row"]));
+    expect(await other).toMatchObject({ ok: true, value: { data: { temperature: 0.5 } } });
+  });
+
+  it('turns results that are not JSON into errors', async () => {
+    expect(await errorOf('function decodeUplink() { var a = {}; a.self = a; return { data: a } }')).toMatch(/^TypeError: .*circular/);
+    expect(await errorOf('function decodeUplink() { return { data: 10n } }')).toMatch(/^TypeError: .*BigInt/);
+    expect(await errorOf('function decodeUplink() { return { data: { f: function () {} } } }')).toBe('TypeError: the result is not JSON: it holds a function at "f"');
+    expect(await errorOf('function decodeUplink() { }')).toBe('TypeError: decodeUplink must return an object, not undefined');
+    expect(await errorOf('function decodeUplink() { return { toJSON: function () { return undefined } } }')).toBe('TypeError: decodeUplink must return an object that is JSON');
+    expect(await errorOf('function decodeUplink() { return new Proxy({}, { ownKeys: function () { while (true) {} } }) }')).toBe('stopped after 50 ms (time limit)');
+    expect(await errorOf('function decodeUplink() { return { data: "x".repeat(70000) } }')).toBe(`the result is larger than ${SANDBOX_LIMITS.resultBytes} bytes as JSON`);
+  });
+
+  it('keeps a codec compiled per version and forgets older versions', async () => {
+    const counting = 'var calls = 0; function decodeUplink() { calls += 1; return { data: calls } }';
+    const call = async (key: string) => ((await RUNNER.run(key, counting, 'decodeUplink', { bytes: [] }, RECV)) as { value: unknown }).value;
+    expect(await call('count@1')).toEqual({ data: 1 });
+    expect(await call('count@1')).toEqual({ data: 2 });
+    expect(await call('count@2')).toEqual({ data: 1 });
+    expect(await call('count@1')).toEqual({ data: 1 });
+  });
+
+  it('kills a call stuck in a built-in past the deadline, suspends that codec and keeps serving the others', async () => {
+    const bomb = 'function decodeUplink() { var a = []; while (true) a.push(new Array(100000).fill(1)) }';
+    const good = (n: number) => run(TEMPERATURE, { bytes: [0, n, 1], fPort: 1 }, 'good@1');
+    const outcomes = await Promise.all([good(1), good(2), run(bomb, { bytes: [] }, 'bomb@1'), good(3), good(4)]);
+    expect(outcomes.map((outcome) => (outcome.ok ? (outcome.value as { data: { temperature: number } }).data.temperature : outcome.error))).toEqual([
+      0.1,
+      0.2,
+      expect.stringMatching(/^killed after \d+ ms|^out of memory/),
+      0.3,
+      0.4,
+    ]);
+    expect(await run(bomb, { bytes: [] }, 'bomb@1')).toMatchObject({ ok: false, error: expect.stringMatching(/^codec suspended for 60 s: a call of it ran past every limit|^out of memory/) });
+  });
+});
+
+const STANDARD_GLOBALS = new Set(
+  'Object Function Array Number parseFloat parseInt Infinity NaN undefined Boolean String Symbol Date Promise RegExp Error AggregateError EvalError RangeError ReferenceError SyntaxError TypeError URIError InternalError globalThis JSON Math Reflect Proxy Map Set WeakMap WeakSet WeakRef FinalizationRegistry ArrayBuffer SharedArrayBuffer DataView Int8Array Uint8Array Uint8ClampedArray Int16Array Uint16Array Int32Array Uint32Array Float16Array Float32Array Float64Array BigInt64Array BigUint64Array BigInt Iterator decodeURI decodeURIComponent encodeURI encodeURIComponent escape unescape isFinite isNaN eval decodeUplink'.split(' '),
+);
