@@ -17,17 +17,18 @@ const { Client } = require('pg');
 
 const ROOT = join(__dirname, '..');
 const ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const DATABASE_NAME = 'lpwan_bridge_bench';
+// Database, ports and topics are this run's own: two benches on one machine must not collide.
+const DATABASE_NAME = `lpwan_bridge_bench_${process.pid}`;
 const DATABASE_URL = ADMIN_URL.replace(/\/[^/]*$/, `/${DATABASE_NAME}`);
-const PORT = Number(process.env.BENCH_PORT ?? 3999);
+const PORT = Number(process.env.BENCH_PORT ?? 20000 + ((process.pid * 4) % 20000));
 const URL_BASE = `http://127.0.0.1:${PORT}`;
 const API_KEY = 'bench-key';
 const MQTT_URL = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
-const TOPIC_PREFIX = 'bench';
-/** The load's shape (issue 12): 2,000 devices, 3 hotspots per uplink, 10 % multi-buy copies. */
+const TOPIC_PREFIX = `bench-${process.pid}`;
+/** The load's shape (issue 12): 2,000 devices, 3 hotspots per uplink, 10 % multi-buy copies (BENCH_DEVICES, BENCH_DUPLICATE_SHARE). */
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 2000);
 const HOTSPOTS_PER_UPLINK = 3;
-const DUPLICATE_SHARE = 0.1;
+const DUPLICATE_SHARE = Number(process.env.BENCH_DUPLICATE_SHARE ?? 0.1);
 
 /** The bridge's environment in every phase; `env` of startBridge/startStack overrides it. */
 function bridgeEnv() {
@@ -65,6 +66,14 @@ async function resetDatabase() {
   execFileSync(process.execPath, [join(ROOT, 'dist/database/migrate.js')], { env: { ...process.env, DATABASE_URL }, stdio: 'ignore' });
 }
 
+/** Drops the bench database; the runner calls it at the end. */
+async function dropDatabase() {
+  const admin = new Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${DATABASE_NAME} WITH (FORCE)`);
+  await admin.end();
+}
+
 /** A connected plain `pg` client on the bench database; the caller ends it. */
 async function db() {
   const client = new Client({ connectionString: DATABASE_URL });
@@ -99,10 +108,16 @@ function spawnSampled(args, env) {
   return sampleRss(child);
 }
 
-/** One bridge process of `role` ('all', 'api', 'worker'); a worker listens on PORT + 1. */
-function startBridge(role = 'all', env = {}) {
+/** The node flags of `npm start` (heap sizes): the bench runs the bridge as production does. */
+const START_FLAGS = require('../package.json').scripts.start.split(' ').filter((word) => word.startsWith('--'));
+
+/**
+ * One bridge process of `role` ('all', 'api', 'worker'); a worker listens on PORT + 1.
+ * `nodeArgs` go before the script, after npm start's flags (e.g. ['--cpu-prof']).
+ */
+function startBridge(role = 'all', env = {}, nodeArgs = []) {
   const port = role === 'worker' ? PORT + 1 : PORT;
-  const child = spawnSampled([...(env.NODE_ARGS ?? []), join(ROOT, 'dist/main.js')], { ...bridgeEnv(), ...env, BRIDGE_ROLE: role, PORT: String(port) });
+  const child = spawnSampled([...START_FLAGS, ...nodeArgs, join(ROOT, 'dist/main.js')], { ...bridgeEnv(), ...env, BRIDGE_ROLE: role, PORT: String(port) });
   child.role = role;
   child.url = `http://127.0.0.1:${port}`;
   return child;
@@ -147,9 +162,9 @@ async function createConnections(base = URL_BASE) {
  * A fresh database and a ready bridge (one `all` process, or api + worker with `split`), with the
  * bench connections. `stop()` ends the processes; `peakRssMb()` is the highest of them.
  */
-async function startStack({ split = false, env = {} } = {}) {
+async function startStack({ split = false, env = {}, nodeArgs = [] } = {}) {
   await resetDatabase();
-  const processes = split ? [startBridge('api', env), startBridge('worker', env)] : [startBridge('all', env)];
+  const processes = split ? [startBridge('api', env, nodeArgs), startBridge('worker', env, nodeArgs)] : [startBridge('all', env, nodeArgs)];
   try {
     for (const child of processes) await waitReady(child.url);
     const tokens = await createConnections();
@@ -200,7 +215,8 @@ function ttsBody(devEui, fcnt) {
   const now = new Date().toISOString();
   return {
     end_device_ids: { device_id: `eui-${devEui.toLowerCase()}`, application_ids: { application_id: 'bench' }, dev_eui: devEui, dev_addr: '260BDF71' },
-    correlation_ids: ['as:up:bench'],
+    // TTS names each uplink by its as:up correlation id (the bridge's identity of it).
+    correlation_ids: [`as:up:bench-${devEui}-${fcnt}`],
     received_at: now,
     uplink_message: {
       session_key_id: 'AZpdcJdm3ixYYWExQAIgUg==',
@@ -233,7 +249,7 @@ const sequence = { fcnt: 0, sigfox: 0 };
  * over DEVICES devices. Each request's send time is kept in `sent` under the identity its MQTT
  * event will carry (eventKey); the identities of requests answered 2xx go into `accepted`.
  */
-function makeLoad(tokens, sent, { bidir = false, accepted = new Set() } = {}) {
+function makeLoad(tokens, sent, { bidir = false, accepted = new Set(), connections = { helium: 'bench-helium', sigfox: 'bench-sigfox', tts: 'bench-tts' } } = {}) {
   // autocannon runs one request at a time per connection: the context holds the one in flight.
   const onResponse = (status, _body, context) => {
     if (status >= 200 && status < 300) accepted.add(context.key);
@@ -244,7 +260,7 @@ function makeLoad(tokens, sent, { bidir = false, accepted = new Set() } = {}) {
   let last = null;
   const heliumRequest = {
     method: 'POST',
-    path: `/ingest/helium/bench-helium`,
+    path: `/ingest/helium/${connections.helium}`,
     headers: { 'content-type': 'application/json', 'x-bridge-token': tokens.helium },
     setupRequest: (req, context) => {
       const duplicate = last && Math.random() < DUPLICATE_SHARE;
@@ -259,7 +275,7 @@ function makeLoad(tokens, sent, { bidir = false, accepted = new Set() } = {}) {
   };
   const sigfoxRequest = {
     method: 'POST',
-    path: `/ingest/sigfox/bench-sigfox/data`,
+    path: `/ingest/sigfox/${connections.sigfox}/data`,
     headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-bridge-token': tokens.sigfox },
     setupRequest: (req, context) => {
       const device = (counter++ % DEVICES).toString(16).toUpperCase();
@@ -273,7 +289,7 @@ function makeLoad(tokens, sent, { bidir = false, accepted = new Set() } = {}) {
   };
   const ttsRequest = {
     method: 'POST',
-    path: `/ingest/tts/bench-tts`,
+    path: `/ingest/tts/${connections.tts}`,
     headers: { 'content-type': 'application/json', 'x-bridge-token': tokens.tts },
     setupRequest: (req, context) => {
       const devEui = deviceEui(counter++);
@@ -379,25 +395,34 @@ async function rawInsertCeiling(seconds, clients) {
 }
 
 /**
- * Load at full speed on `base`: uplinks accepted per second, events delivered to MQTT per second
- * (after the backlog drains), and whether every accepted event arrived.
+ * Where a load goes: the bridge (one ingest token per network, connections `bench-<network>`) or
+ * the bare pipeline (Helium only). `prefix` is the MQTT topic prefix its events come out under.
  */
-async function measureThroughput(tokens, seconds, { base = URL_BASE, prefix = TOPIC_PREFIX } = {}) {
+function bridgeTarget(tokens) {
+  return { base: URL_BASE, prefix: TOPIC_PREFIX, tokens, connections: { helium: 'bench-helium', sigfox: 'bench-sigfox', tts: 'bench-tts' } };
+}
+
+/**
+ * Drives `mix` ([{ network, connections, rate? }], rate in requests/s, none: full speed) at
+ * `target` for `seconds` while subscribed to its MQTT events. Answers accepted and delivered
+ * rates, accepted events never delivered (after the backlog drains), non-2xx and errors,
+ * request→MQTT delay percentiles, and each network's request p99.
+ */
+async function runLoad(target, mix, seconds, { bidir = false } = {}) {
   const sent = new Map();
   const delays = [];
-  const { client, state } = await subscribe(sent, delays, { prefix });
+  const { client, state } = await subscribe(sent, delays, { prefix: target.prefix });
   const acceptedKeys = new Set();
-  const load = makeLoad(tokens, sent, { accepted: acceptedKeys });
+  const load = makeLoad(target.tokens, sent, { bidir, accepted: acceptedKeys, connections: target.connections });
   const start = performance.now();
-  const results = await Promise.all([
-    cannon(load.heliumRequest, { connections: 32, duration: seconds }, base),
-    cannon(load.sigfoxRequest, { connections: 16, duration: seconds }, base),
-    cannon(load.ttsRequest, { connections: 16, duration: seconds }, base),
-  ]);
+  const results = await Promise.all(
+    mix.map(({ network, connections, rate }) => cannon(load[`${network}Request`], { connections, duration: seconds, ...(rate ? { overallRate: rate } : {}) }, target.base)),
+  );
   const loadEnd = performance.now();
   const accepted = results.reduce((n, r) => n + r['2xx'], 0);
-  const undelivered = await drain(state, acceptedKeys);
+  const undelivered = await drain(state, acceptedKeys, 2000);
   await client.endAsync();
+  delays.sort((a, b) => a - b);
   return {
     acceptedPerSecond: accepted / ((loadEnd - start) / 1000),
     deliveredPerSecond: state.delivered / ((state.lastAt - start) / 1000),
@@ -406,37 +431,52 @@ async function measureThroughput(tokens, seconds, { base = URL_BASE, prefix = TO
     delivered: state.delivered,
     undelivered,
     errors: results.reduce((n, r) => n + r.non2xx + r.errors, 0),
-    delayP99Ms: percentile(delays.sort((a, b) => a - b), 99),
-  };
-}
-
-/** A steady `rate` (half Helium, a quarter each Sigfox BIDIR and TTS): request → MQTT delay percentiles. */
-async function measureLatency(tokens, rate, seconds, { base = URL_BASE, prefix = TOPIC_PREFIX } = {}) {
-  const sent = new Map();
-  const delays = [];
-  const { client, state } = await subscribe(sent, delays, { prefix });
-  const acceptedKeys = new Set();
-  const load = makeLoad(tokens, sent, { bidir: true, accepted: acceptedKeys });
-  const [helium, sigfox, tts] = await Promise.all([
-    cannon(load.heliumRequest, { connections: 20, overallRate: rate / 2, duration: seconds }, base),
-    cannon(load.sigfoxRequest, { connections: 10, overallRate: rate / 4, duration: seconds }, base),
-    cannon(load.ttsRequest, { connections: 10, overallRate: rate / 4, duration: seconds }, base),
-  ]);
-  const undelivered = await drain(state, acceptedKeys, 2000);
-  await client.endAsync();
-  delays.sort((a, b) => a - b);
-  return {
-    rate,
-    acceptedEvents: acceptedKeys.size,
-    delivered: state.delivered,
-    undelivered,
-    errors: [helium, sigfox, tts].reduce((n, r) => n + r.non2xx + r.errors, 0),
     p50Ms: percentile(delays, 50),
     p95Ms: percentile(delays, 95),
     p99Ms: percentile(delays, 99),
-    sigfoxBidirP99Ms: sigfox.latency.p99,
-    requestP99Ms: Math.max(helium.latency.p99, tts.latency.p99),
+    requestP99Ms: Object.fromEntries(mix.map(({ network }, i) => [network, results[i].latency.p99])),
   };
+}
+
+/** The three networks at full speed: how many uplinks per second are accepted, and reach MQTT. */
+function measureThroughput(tokens, seconds) {
+  const mix = [
+    { network: 'helium', connections: 32 },
+    { network: 'sigfox', connections: 16 },
+    { network: 'tts', connections: 16 },
+  ];
+  return runLoad(bridgeTarget(tokens), mix, seconds);
+}
+
+/** A steady `rate`: half Helium, a quarter each Sigfox BIDIR callbacks and TTS. */
+function measureLatency(tokens, rate, seconds) {
+  const mix = [
+    { network: 'helium', connections: 20, rate: rate / 2 },
+    { network: 'sigfox', connections: 10, rate: rate / 4 },
+    { network: 'tts', connections: 10, rate: rate / 4 },
+  ];
+  return runLoad(bridgeTarget(tokens), mix, seconds, { bidir: true });
+}
+
+/** Helium uplinks only, at full speed (no `rate`) or a steady rate: the load of the bare comparison. */
+function measureHelium(target, seconds, rate) {
+  return runLoad(target, [{ network: 'helium', connections: rate ? 32 : 64, rate }], seconds);
+}
+
+const BARE_PORT = PORT + 2;
+const BARE_TOKEN = 'bare-token';
+
+/** The bare pipeline (bench/bare-pipeline.js) on the bench database; `stop()` ends it. */
+async function startBare() {
+  const child = spawnSampled([join(__dirname, 'bare-pipeline.js')], { PORT: String(BARE_PORT), DATABASE_URL, MQTT_URL, MQTT_TOPIC_PREFIX: `${TOPIC_PREFIX}-bare`, BARE_TOKEN });
+  child.target = { base: `http://127.0.0.1:${BARE_PORT}`, prefix: `${TOPIC_PREFIX}-bare`, tokens: { helium: BARE_TOKEN }, connections: { helium: 'bare-helium' } };
+  try {
+    await waitReady(child.target.base);
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+  return child;
 }
 
 /**
@@ -490,6 +530,7 @@ module.exports = {
   round,
   build,
   resetDatabase,
+  dropDatabase,
   db,
   spawnSampled,
   startBridge,
@@ -508,7 +549,11 @@ module.exports = {
   cannon,
   timeGets,
   rawInsertCeiling,
+  bridgeTarget,
+  runLoad,
   measureThroughput,
   measureLatency,
+  measureHelium,
+  startBare,
   fillEvents,
 };

@@ -4,8 +4,8 @@
  * Postgres, Redis and Mosquitto, and measures what a user would quote (see README "Performance").
  * The main phases run first, then every bench/scenarios/*.js (interface in bench/lib.js).
  *
- *   BENCH_SECONDS   duration of the throughput phase (default 20)
- *   BENCH_RATE      request rate of the latency phase (default 1000/s)
+ *   BENCH_SECONDS   duration of each load phase (default 12)
+ *   BENCH_RATE      request rate of the latency phases (default 1000/s)
  *   BENCH_ROWS      events stored before the history query phase (default 1,000,000)
  *   BENCH_SPLIT=1   run one api and one worker process instead of one process with both roles
  *   BENCH_ONLY      comma-separated scenario names: run only those (and skip the main phases)
@@ -18,7 +18,7 @@ const os = require('node:os');
 const lib = require('./lib');
 
 const { round } = lib;
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 12);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const SPLIT = process.env.BENCH_SPLIT === '1';
@@ -26,46 +26,89 @@ const ONLY = process.env.BENCH_ONLY?.split(',').filter(Boolean);
 
 const row = (measure, value, unit, target = null, met = null) => ({ measure, value, unit, target, met });
 
-/** The bridge's own phases: ceiling, throughput, latency, history at size, ingest at size. */
-async function mainPhases() {
+/** The bare pipeline on Helium uplinks: at full speed, then at RATE/s. */
+async function barePhases() {
   await lib.resetDatabase();
-  console.log('raw Postgres insert ceiling (10 s, 16 clients)…');
-  const ceiling = await lib.rawInsertCeiling(10, 16);
-  const stack = await lib.startStack({ split: SPLIT });
+  const bare = await lib.startBare();
   try {
-    console.log(`throughput (${SECONDS} s at full speed)…`);
-    const throughput = await lib.measureThroughput(stack.tokens, SECONDS);
-    console.log(`latency (${RATE}/s for 15 s)…`);
-    const latency = await lib.measureLatency(stack.tokens, RATE, 15);
+    console.log(`bare pipeline: Helium at full speed (${SECONDS} s), then ${RATE}/s (${SECONDS} s)…`);
+    const throughput = await lib.measureHelium(bare.target, SECONDS);
+    const latency = await lib.measureHelium(bare.target, SECONDS, RATE);
+    return { throughput, latency, peakRssMb: round(bare.peakRssMb) };
+  } finally {
+    await bare.stop();
+  }
+}
+
+/**
+ * The bridge on the same Helium load as the bare pipeline, then the three networks (Sigfox BIDIR
+ * at a quarter of RATE), the history query at ROWS stored events, and Helium ingest at that size.
+ */
+async function bridgePhases() {
+  const stack = await lib.startStack({ split: SPLIT });
+  const target = lib.bridgeTarget(stack.tokens);
+  // Each phase's peak, to tell which load holds the memory.
+  const phaseRssMb = {};
+  const phase = async (name, measure) => {
+    const result = await measure();
+    phaseRssMb[name] = stack.processes.map((p) => round(p.peakRssMb));
+    return result;
+  };
+  try {
+    console.log(`bridge: Helium at full speed (${SECONDS} s), then ${RATE}/s (${SECONDS} s)…`);
+    const throughput = await phase('throughput', () => lib.measureHelium(target, SECONDS));
+    const latency = await phase('latency', () => lib.measureHelium(target, SECONDS, RATE));
+    console.log(`bridge: Helium, Sigfox BIDIR and TTS at ${RATE}/s (${SECONDS} s)…`);
+    const mixed = await phase('mixed', () => lib.measureLatency(stack.tokens, RATE, SECONDS));
     console.log(`history (${ROWS.toLocaleString()} stored events)…`);
     const { devices, fillSeconds } = await lib.fillEvents(ROWS);
-    const history = { rows: ROWS, fillSeconds, ...(await lib.timeGets(`/api/devices/${devices[0].id}/events?limit=100`, 300)) };
-    console.log('throughput again at that size (10 s)…');
-    const throughputAtSize = await lib.measureThroughput(stack.tokens, 10);
-    const processPeakRssMb = stack.processes.map((p) => round(p.peakRssMb));
-    const details = { rawInsertCeilingPerSecond: round(ceiling), throughput, latency, history, throughputAtSize, processPeakRssMb };
-    const atSize = throughputAtSize.acceptedPerSecond / throughput.acceptedPerSecond;
-    const rows = [
-      row('raw Postgres insert ceiling (16 clients)', round(ceiling, 0), 'rows/s'),
-      row('accepted uplinks/s (full speed)', round(throughput.acceptedPerSecond, 0), '/s'),
-      row('accepted / ceiling', round(throughput.acceptedPerSecond / ceiling, 2), '×'),
-      row('MQTT-delivered events/s', round(throughput.deliveredPerSecond, 0), '/s'),
-      row('accepted events not delivered to MQTT', throughput.undelivered + latency.undelivered + throughputAtSize.undelivered, 'events', 0, throughput.undelivered + latency.undelivered + throughputAtSize.undelivered === 0),
-      row('non-2xx / errors', throughput.errors + latency.errors + throughputAtSize.errors, 'requests', 0, throughput.errors + latency.errors + throughputAtSize.errors === 0),
-      row(`request→MQTT p50 at ${RATE}/s`, round(latency.p50Ms), 'ms'),
-      row(`request→MQTT p99 at ${RATE}/s`, round(latency.p99Ms), 'ms'),
-      row(`Sigfox BIDIR answer p99 at ${RATE / 4}/s`, latency.sigfoxBidirP99Ms, 'ms', 50, latency.sigfoxBidirP99Ms <= 50),
-      row(`history limit=100 p50 (${ROWS.toLocaleString()} events)`, round(history.p50Ms), 'ms'),
-      row(`history limit=100 p99 (${ROWS.toLocaleString()} events)`, round(history.p99Ms), 'ms', 20, history.p99Ms <= 20),
-      row(`accepted uplinks/s at ${ROWS.toLocaleString()} vs empty`, round(atSize, 2), '×', 0.9, atSize >= 0.9),
-      SPLIT
-        ? row('peak RSS api / worker', processPeakRssMb.join(' / '), 'MB')
-        : row('peak RSS (one `all` process)', processPeakRssMb[0], 'MB', 200, processPeakRssMb[0] <= 200),
-    ];
-    return { rows, details };
+    const history = { rows: ROWS, fillSeconds, ...(await phase('history', () => lib.timeGets(`/api/devices/${devices[0].id}/events?limit=100`, 300))) };
+    console.log(`bridge: Helium at full speed at that size (${SECONDS} s)…`);
+    const throughputAtSize = await phase('throughputAtSize', () => lib.measureHelium(target, SECONDS));
+    return { throughput, latency, mixed, history, throughputAtSize, phaseRssMb, processPeakRssMb: stack.processes.map((p) => round(p.peakRssMb)) };
   } finally {
     await stack.stop();
   }
+}
+
+/** Raw insert ceiling, the bare pipeline, then the bridge on the same load; the table's rows. */
+async function mainPhases() {
+  await lib.resetDatabase();
+  console.log('raw Postgres insert ceiling (8 s, 16 clients)…');
+  const ceiling = await lib.rawInsertCeiling(8, 16);
+  const bare = await barePhases();
+  const bridge = await bridgePhases();
+  const { throughput, latency, mixed, history, throughputAtSize, processPeakRssMb } = bridge;
+  const all = [throughput, latency, mixed, throughputAtSize];
+  const undelivered = all.reduce((n, r) => n + r.undelivered, 0) + bare.throughput.undelivered + bare.latency.undelivered;
+  const errors = all.reduce((n, r) => n + r.errors, 0);
+  const acceptedRatio = throughput.acceptedPerSecond / bare.throughput.acceptedPerSecond;
+  const p99Target = Math.max(2 * bare.latency.p99Ms, 30);
+  const atSize = throughputAtSize.acceptedPerSecond / throughput.acceptedPerSecond;
+  const sigfoxP99 = mixed.requestP99Ms.sigfox;
+  const mode = SPLIT ? 'bridge (api + worker)' : 'bridge';
+  const rows = [
+    row('raw Postgres insert ceiling (16 clients)', round(ceiling, 0), 'rows/s'),
+    row('bare pipeline: accepted Helium uplinks/s', round(bare.throughput.acceptedPerSecond, 0), '/s'),
+    row(`${mode}: accepted Helium uplinks/s`, round(throughput.acceptedPerSecond, 0), '/s'),
+    row('accepted/s ratioToBare', round(acceptedRatio, 2), '×', 0.8, acceptedRatio >= 0.8),
+    row(`bare pipeline: request→MQTT p50 / p99 at ${RATE}/s`, `${round(bare.latency.p50Ms)} / ${round(bare.latency.p99Ms)}`, 'ms'),
+    row(`${mode}: request→MQTT p50 / p99 at ${RATE}/s`, `${round(latency.p50Ms)} / ${round(latency.p99Ms)}`, 'ms'),
+    row('request→MQTT p99 ratioToBare', round(latency.p99Ms / bare.latency.p99Ms, 2), '×', `p99 ≤ max(2 × bare, 30 ms) = ${round(p99Target)} ms`, latency.p99Ms <= p99Target),
+    row(`${mode}: MQTT-delivered events/s (full speed)`, round(throughput.deliveredPerSecond, 0), '/s'),
+    row('accepted events not delivered to MQTT (every phase)', undelivered, 'events', 0, undelivered === 0),
+    row('bridge non-2xx / errors (every phase)', errors, 'requests', 0, errors === 0),
+    row('bare pipeline non-2xx / errors', bare.throughput.errors + bare.latency.errors, 'requests', 0, bare.throughput.errors + bare.latency.errors === 0),
+    row(`three networks at ${RATE}/s: request→MQTT p99`, round(mixed.p99Ms), 'ms'),
+    row(`Sigfox BIDIR answer p99 at ${RATE / 4}/s`, sigfoxP99, 'ms', 50, sigfoxP99 <= 50),
+    row(`history limit=100 p50 / p99 (${ROWS.toLocaleString()} events)`, `${round(history.p50Ms)} / ${round(history.p99Ms)}`, 'ms', 'p99 ≤ 20 ms', history.p99Ms <= 20),
+    row(`Helium accepted/s at ${ROWS.toLocaleString()} events vs empty`, round(atSize, 2), '×', 0.9, atSize >= 0.9),
+    row('bare pipeline: peak RSS', bare.peakRssMb, 'MB'),
+    SPLIT
+      ? row('bridge peak RSS api / worker', processPeakRssMb.join(' / '), 'MB')
+      : row('bridge peak RSS (one `all` process)', processPeakRssMb[0], 'MB', 200, processPeakRssMb[0] <= 200),
+  ];
+  return { rows, details: { rawInsertCeilingPerSecond: round(ceiling), bare, bridge, ratioToBare: { acceptedPerSecond: round(acceptedRatio, 3), p99: round(latency.p99Ms / bare.latency.p99Ms, 3) } } };
 }
 
 function scenarioFiles() {
@@ -98,7 +141,8 @@ function printTable(sections) {
   console.log('\n| measure | result | target | met |\n|---|---|---|---|');
   for (const { name, rows } of sections) {
     for (const r of rows) {
-      const target = r.target === null || r.target === undefined ? '—' : `${cell(r.target)} ${r.unit ?? ''}`.trim();
+      // A number is in the row's unit; a string target says its own.
+      const target = r.target === null || r.target === undefined ? '—' : typeof r.target === 'number' ? `${cell(r.target)} ${r.unit ?? ''}`.trim() : r.target;
       console.log(`| ${name ? `${name}: ` : ''}${r.measure} | ${`${cell(r.value)} ${r.unit ?? ''}`.trim()} | ${target} | ${met(r.met)} |`);
     }
   }
@@ -110,12 +154,16 @@ async function main() {
   lib.build();
   const sections = [];
   let details = null;
-  if (!ONLY) {
-    const main = await mainPhases();
-    details = main.details;
-    sections.push({ name: '', rows: main.rows });
+  try {
+    if (!ONLY) {
+      const main = await mainPhases();
+      details = main.details;
+      sections.push({ name: '', rows: main.rows });
+    }
+    for (const entry of scenarioFiles()) sections.push(await runScenario(entry));
+  } finally {
+    await lib.dropDatabase();
   }
-  for (const entry of scenarioFiles()) sections.push(await runScenario(entry));
 
   const result = {
     startedAt,

@@ -61,6 +61,10 @@ const settingsSchema = z
     WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).default(30_000),
     /** A delivery still failing this long after it was created is kept as failed. */
     WEBHOOK_RETRY_WINDOW_MS: z.coerce.number().int().min(0).default(25 * 3600_000),
+    /** Events whose time is older are dropped (whole weeks, with their webhook deliveries) and never shown; 0 keeps them. */
+    EVENTS_RETENTION_DAYS: z.coerce.number().int().min(0).max(36500).default(0),
+    /** An active device not seen for longer counts in the lpwan_devices_silent gauge. */
+    DEVICE_SILENT_AFTER_MS: z.coerce.number().int().min(1000).default(24 * 3600_000),
   })
   .superRefine((s, ctx) => {
     if (s.API_KEYS.length === 0 && s.NODE_ENV !== 'development') {

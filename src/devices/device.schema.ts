@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { codecAssignmentFields } from '../common/codec-assignment';
 import { pageQuerySchema } from '../common/pagination';
+import { isoTimestamp } from '../common/validation';
 import { connectionIdSchema } from '../connections/connection.schema';
 import { networkNameSchema } from '../events/normalized-event';
 
@@ -59,6 +60,12 @@ export const listDevicesQuerySchema = pageQuerySchema.extend({
     .optional(),
   label: labelSchema.optional(),
   syncState: z.enum(SYNC_STATES).optional(),
+  /** Devices silent since this time: last seen before it (never seen ones too with neverSeen=true). */
+  seenBefore: isoTimestamp.optional(),
+  neverSeen: z
+    .enum(['true', 'false'], 'must be true or false')
+    .transform((v) => v === 'true')
+    .optional(),
 });
 export type ListDevicesQuery = z.infer<typeof listDevicesQuerySchema>;
 

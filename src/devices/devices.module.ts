@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DeviceCodecs } from './device-codecs.service';
 import { DeviceDirectory } from './device-directory.service';
+import { DeviceStateRecorder } from './device-state-recorder.service';
 import { DeviceSyncQueue } from './device-sync.queue';
 import { DeviceSyncService } from './device-sync.service';
 import { DeviceSyncWorker } from './device-sync.worker';
@@ -12,7 +13,7 @@ import { ReconcileService } from './reconcile.service';
 /** The device registry, its provisioning sync to the networks, and reconcile (SPEC §6). */
 @Module({
   controllers: [DevicesController, ReconcileController],
-  providers: [DeviceDirectory, DeviceCodecs, DevicesService, DeviceSyncQueue, DeviceSyncService, DeviceSyncWorker, ReconcileService],
-  exports: [DeviceDirectory, DeviceCodecs, DevicesService],
+  providers: [DeviceDirectory, DeviceCodecs, DeviceStateRecorder, DevicesService, DeviceSyncQueue, DeviceSyncService, DeviceSyncWorker, ReconcileService],
+  exports: [DeviceDirectory, DeviceCodecs, DeviceStateRecorder, DevicesService],
 })
 export class DevicesModule {}

@@ -11,6 +11,7 @@ import { NetworkRegistry } from '../networks/network-registry';
 import { CreateDeviceInput, createDeviceSchema, ListDevicesQuery, UpdateDeviceInput } from './device.schema';
 import { DeviceCodecs } from './device-codecs.service';
 import { DeviceDirectory } from './device-directory.service';
+import { Battery, LastUplink } from './device-state';
 import { DeviceSyncQueue, SyncRequest } from './device-sync.queue';
 import { provisionedDevice } from './device-sync.service';
 
@@ -34,6 +35,8 @@ export interface DeviceView {
   origin: string;
   sync: { state: string; networkId: string | null; error: string | null; attempts: number };
   lastSeenAt: Date | null;
+  lastUplink: LastUplink | null;
+  battery: Battery | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -92,6 +95,7 @@ export class DevicesService {
         labels: query.label ? { has: query.label } : undefined,
         connection: query.network ? { network: query.network } : undefined,
         id: query.cursor ? { gt: query.cursor } : undefined,
+        ...silenceFilter(query),
       },
       include: WITH_NETWORK,
       orderBy: { id: 'asc' },
@@ -203,6 +207,8 @@ export class DevicesService {
       origin: row.origin,
       sync: { state: row.syncState, networkId: row.networkDeviceId, error: row.syncError, attempts: row.syncAttempts },
       lastSeenAt: row.lastSeenAt,
+      lastUplink: row.lastUplink as LastUplink | null,
+      battery: row.battery as Battery | null,
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,
     };
@@ -285,4 +291,15 @@ function messageOf(error: HttpException): string {
   const response = error.getResponse();
   const message = typeof response === 'string' ? response : (response as { message?: unknown }).message;
   return Array.isArray(message) ? message.join('; ') : String(message ?? error.message);
+}
+
+/**
+ * `seenBefore`: last seen before that time; `neverSeen=true` adds (or alone lists) the devices
+ * never seen, `neverSeen=false` leaves them out.
+ */
+function silenceFilter(query: ListDevicesQuery): Prisma.DeviceWhereInput {
+  const seenBefore = query.seenBefore ? { lastSeenAt: { lt: new Date(query.seenBefore) } } : undefined;
+  if (query.neverSeen === true) return seenBefore ? { OR: [seenBefore, { lastSeenAt: null }] } : { lastSeenAt: null };
+  if (query.neverSeen === false) return seenBefore ?? { lastSeenAt: { not: null } };
+  return seenBefore ?? {};
 }

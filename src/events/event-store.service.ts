@@ -5,10 +5,13 @@ import { uuid7 } from '../common/uuid7';
 import { Settings } from '../config/settings';
 import { PrismaService } from '../database/prisma.service';
 import { DeviceDirectory, DeviceRef } from '../devices/device-directory.service';
+import { DeviceStateRecorder } from '../devices/device-state-recorder.service';
+import { deviceStateOf } from '../devices/device-state';
 import { Event } from '../generated/prisma/client';
 import type { OpenConnection } from '../connections/connections.service';
 import { EventBatchWriter, EventRow, isForeignKeyViolation } from './event-batch-writer';
-import { IncomingEvent, NormalizedEvent } from './normalized-event';
+import { EventCursor } from './event-cursor';
+import { IncomingEvent, NormalizedEvent, Radio } from './normalized-event';
 import { mergeRadio } from './radio';
 
 type EventBody = Omit<NormalizedEvent, 'id' | 'type' | 'network' | 'connectionId' | 'time' | 'receivedAt' | 'raw'>;
@@ -19,6 +22,8 @@ export interface StoredEvent {
   /** False when it was a copy of an event already stored (merged into it). */
   isNew: boolean;
   type: NormalizedEvent['type'];
+  /** The event as stored, when new: fan-out may publish it without reading it back. */
+  event?: NormalizedEvent;
 }
 
 export interface EventFilter {
@@ -57,13 +62,21 @@ interface RawEventRow {
 @Injectable()
 export class EventStore {
   private readonly writer: EventBatchWriter;
+  private readonly retentionMs: number;
 
   constructor(
     private readonly prisma: PrismaService,
     private readonly devices: DeviceDirectory,
+    private readonly deviceState: DeviceStateRecorder,
     config: ConfigService<Settings, true>,
   ) {
     this.writer = new EventBatchWriter(prisma.pool, config.get('EVENT_IDENTITY_TTL_HOURS', { infer: true }) * 3600_000);
+    this.retentionMs = config.get('EVENTS_RETENTION_DAYS', { infer: true }) * 86_400_000;
+  }
+
+  /** History never shows what retention removes, even before the worker has dropped it. */
+  private keptSince(): Date | undefined {
+    return this.retentionMs > 0 ? new Date(Date.now() - this.retentionMs) : undefined;
   }
 
   /**
@@ -73,8 +86,7 @@ export class EventStore {
   async store(connection: OpenConnection, incoming: IncomingEvent[], context: IngestContext = {}, receivedAt = new Date()): Promise<StoredEvent[]> {
     const stored: StoredEvent[] = [];
     for (const event of incoming) {
-      const seen = { at: receivedAt, downlinkUrl: context.downlinkUrl, fromDevice: !event.type.startsWith('downlink.') };
-      let device = await this.devices.resolve(connection.id, event.device, seen);
+      let device = await this.devices.resolve(connection.id, event.device, context.downlinkUrl);
       // A copy's identity can lapse between the insert and the merge (it expired, or its holder
       // was a copy in the same batch but out of its window): then the event is inserted again.
       for (let attempt = 0; ; attempt++) {
@@ -86,15 +98,17 @@ export class EventStore {
           if (!isForeignKeyViolation(error) || attempt > 0) throw error;
           // The cached device was deleted meanwhile: the event re-registers it.
           this.devices.forget(connection.id, event.device.externalId);
-          device = await this.devices.resolve(connection.id, event.device, seen);
+          device = await this.devices.resolve(connection.id, event.device, context.downlinkUrl);
           continue;
         }
-        const firstId = isNew ? row.id : await this.mergeCopy(connection.id, event);
-        if (firstId === null) {
+        const first = isNew ? { id: row.id, radio: event.radio } : await this.mergeCopy(connection.id, event);
+        if (first === null) {
           if (attempt < 3) continue;
           throw new Error(`identity ${event.dedupKey} of connection ${connection.id} could not be claimed nor merged into`);
         }
-        stored.push({ id: firstId, deviceId: device.id, isNew, type: event.type });
+        // A merged copy counts its gateways in the device's last uplink too.
+        this.deviceState.record(device.id, deviceStateOf({ ...event, radio: first.radio }, receivedAt));
+        stored.push({ id: first.id, deviceId: device.id, isNew, type: event.type, ...(isNew ? { event: fromRow(row) } : {}) });
         break;
       }
     }
@@ -121,29 +135,25 @@ export class EventStore {
    * ~40 ms to map, the query itself well under 1 ms on its (device_id, id) index.
    */
   async findPage(filter: EventFilter, limit: number): Promise<NormalizedEvent[]> {
-    const conditions: string[] = [];
-    const values: unknown[] = [];
-    const where = (sql: string, value: unknown) => {
-      if (value === undefined) return;
-      values.push(value);
-      conditions.push(sql.replace('?', `$${values.length}`));
-    };
-    where('type = ?', filter.type);
-    where('network = ?', filter.network);
-    where('connection_id = ?', filter.connectionId);
-    where('external_id = ?', filter.externalId);
-    where('device_id = ?::uuid', filter.deviceId);
-    where('id < ?::uuid', filter.before);
-    where('time >= ?', filter.from);
-    where('time < ?', filter.to);
+    const { where, values } = whereClause(filter, this.keptSince());
     values.push(limit);
-    const text = `SELECT id, connection_id, network, type, time, received_at, body, raw FROM events
-                  ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${values.length}`;
+    const text = `SELECT id, connection_id, network, type, time, received_at, body, raw FROM events ${where} ORDER BY id DESC LIMIT $${values.length}`;
     // Named, so each combination of filters is planned once per connection (planning was ~1 ms of
     // a ~9 ms page); hashed, as Postgres cuts statement names at 63 bytes.
     const name = `history-page-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
     const result = await this.prisma.pool.query<RawEventRow>({ name, text, values });
     return result.rows.map(fromRawRow);
+  }
+
+  /**
+   * Every event matching `filter`, oldest first, read through a server-side cursor (export). Its
+   * `raw` is the stored JSON as text, or null without `withRawText`: parsing it only to print it
+   * again was most of an export's garbage.
+   */
+  openCursor(filter: Omit<EventFilter, 'before'>, withRawText: boolean): Promise<EventCursor> {
+    const { where, values } = whereClause(filter, this.keptSince());
+    const columns = `id, connection_id, network, type, time, received_at, body, ${withRawText ? 'raw::text AS raw' : 'NULL AS raw'}`;
+    return EventCursor.open(this.prisma.pool, `SELECT ${columns} FROM events ${where} ORDER BY id`, values, fromRawRow);
   }
 
   async markPublished(ids: string[]): Promise<void> {
@@ -168,7 +178,7 @@ export class EventStore {
    * Adds a copy's gateways to the event its identity names, under the identity's row lock so that
    * concurrent copies all count. Null when the identity no longer names an event this is a copy of.
    */
-  private async mergeCopy(connectionId: string, event: IncomingEvent): Promise<string | null> {
+  private async mergeCopy(connectionId: string, event: IncomingEvent): Promise<{ id: string; radio: Radio | null } | null> {
     const client = await this.prisma.pool.connect();
     try {
       await client.query('BEGIN');
@@ -202,7 +212,7 @@ export class EventStore {
         });
       }
       await client.query('COMMIT');
-      return identity.event_id;
+      return { id: identity.event_id, radio: radio ?? event.radio };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
@@ -245,6 +255,30 @@ function toRow(connection: OpenConnection, event: IncomingEvent, device: DeviceR
     raw: event.raw ?? {},
     window_ms: event.identityWindowMs ?? null,
   };
+}
+
+function fromRow(row: EventRow): NormalizedEvent {
+  return normalized(row.id, row.type, row.network, row.connection_id, row.time, row.received_at, row.body as EventBody, row.raw);
+}
+
+function whereClause(filter: EventFilter, keptSince: Date | undefined): { where: string; values: unknown[] } {
+  const conditions: string[] = [];
+  const values: unknown[] = [];
+  const where = (sql: string, value: unknown) => {
+    if (value === undefined) return;
+    values.push(value);
+    conditions.push(sql.replace('?', `$${values.length}`));
+  };
+  where('type = ?', filter.type);
+  where('network = ?', filter.network);
+  where('connection_id = ?', filter.connectionId);
+  where('external_id = ?', filter.externalId);
+  where('device_id = ?::uuid', filter.deviceId);
+  where('id < ?::uuid', filter.before);
+  where('time >= ?', filter.from);
+  where('time < ?', filter.to);
+  where('time >= ?', keptSince);
+  return { where: conditions.length ? `WHERE ${conditions.join(' AND ')}` : '', values };
 }
 
 function fromRawRow(row: RawEventRow): NormalizedEvent {

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { DevicesModule } from '../devices/devices.module';
+import { EventPartitions } from './event-partitions.service';
 import { EventStore } from './event-store.service';
 import { HistoryController } from './history.controller';
 import { HistoryService } from './history.service';
@@ -8,7 +9,7 @@ import { IdentitySweeper } from './identity-sweeper.service';
 @Module({
   imports: [DevicesModule],
   controllers: [HistoryController],
-  providers: [EventStore, HistoryService, IdentitySweeper],
+  providers: [EventStore, EventPartitions, HistoryService, IdentitySweeper],
   exports: [EventStore],
 })
 export class EventsModule {}

@@ -66,9 +66,9 @@ export interface Radio {
 
 export interface DeviceStatus {
   batteryV: number | null;
-  temperatureC: number | null;
-  /** Where the network reports a charge level rather than a voltage (ChirpStack). */
+  /** When the network reports a percentage (ChirpStack's batteryLevel). */
   batteryPercent?: number | null;
+  temperatureC: number | null;
   /** Demodulation margin of the device's last received frame, in dB (LoRaWAN DevStatusAns). */
   marginDb?: number;
   externalPower?: boolean;

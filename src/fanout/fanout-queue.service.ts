@@ -5,6 +5,7 @@ import { CoalescingBatcher } from '../common/coalescing-batcher';
 import { producerOptions } from '../common/job-queues';
 import { Settings } from '../config/settings';
 import type { StoredEvent } from '../events/event-store.service';
+import type { NormalizedEvent } from '../events/normalized-event';
 
 export const FANOUT_QUEUE = 'fanout';
 
@@ -14,17 +15,38 @@ export interface PublishJob {
 }
 
 const REQUEUE_BATCH = 200;
+/** Events a process publishes itself at a time; beyond, they wait in the queue, not in memory. */
+const LOCAL_IN_FLIGHT_MAX = 2000;
 
 /**
- * Puts stored events on the fan-out queue, many events to a job under load.
- * Losing an enqueue is safe: the worker's sweeper re-enqueues whatever stays unpublished.
+ * Publishes stored events now, in this process, reading them back unless `events` (as stored)
+ * are given; throws if any of them stays unpublished.
+ */
+export type LocalPublisher = (eventIds: string[], events?: NormalizedEvent[]) => Promise<void>;
+
+type Enqueued = Pick<StoredEvent, 'id' | 'type' | 'event'>;
+
+/**
+ * Hands stored events to fan-out. A process with both roles publishes them itself: the Redis
+ * round trips of a job cost more than the publication (README, Performance). An api-only
+ * process puts them on the fan-out queue, many events to a job under load, for the workers.
+ * Either way the stored row is the outbox: what fails here goes to the queue, and what the queue
+ * loses the worker's sweeper re-enqueues.
  */
 @Injectable()
 export class FanoutQueue implements OnModuleDestroy {
   private readonly logger = new Logger(FanoutQueue.name);
   readonly queue: Queue<PublishJob>;
   private readonly dedupWindowMs: number;
-  private readonly enqueuer = new CoalescingBatcher<Pick<StoredEvent, 'id' | 'type'>, void>(async (events) => {
+  private localPublisher?: LocalPublisher;
+  private localInFlight = 0;
+  /** Uplinks waiting out the dedup window in this process, by their timer. */
+  private readonly waiting = new Map<NodeJS.Timeout, string[]>();
+  private readonly enqueuer = new CoalescingBatcher<Enqueued, void>(async (events) => {
+    if (this.localPublisher) {
+      this.publishHere(events);
+      return events.map(() => undefined);
+    }
     const uplinks = events.filter((event) => event.type === 'uplink').map((event) => event.id);
     const others = events.filter((event) => event.type !== 'uplink').map((event) => event.id);
     await Promise.all([this.add(uplinks, this.dedupWindowMs), this.add(others, 0)]).catch((error: Error) =>
@@ -47,8 +69,50 @@ export class FanoutQueue implements OnModuleDestroy {
    * job is being added go together in the next job. Uplinks wait for the dedup window so that
    * their duplicates' gateways are merged before they are published.
    */
-  enqueueInBackground(events: Array<Pick<StoredEvent, 'id' | 'type'>>): void {
+  enqueueInBackground(events: Enqueued[]): void {
     for (const event of events) void this.enqueuer.push(event);
+  }
+
+  /** Called by the fan-out worker of a process that also ingests: its events skip the queue. */
+  publishLocallyWith(publisher: LocalPublisher): void {
+    this.localPublisher = publisher;
+  }
+
+  /**
+   * What is published at once goes as stored, not read back. Uplinks waiting out a dedup window
+   * are read back after it, with the gateways their copies merged in.
+   */
+  private publishHere(events: Enqueued[]): void {
+    const waits = (event: Enqueued) => event.type === 'uplink' && this.dedupWindowMs > 0;
+    const now = events.filter((event) => !waits(event));
+    const later = events.filter(waits);
+    const stored = now.flatMap((event) => event.event ?? []);
+    if (now.length) void this.publishNow(now.map((event) => event.id), stored.length === now.length ? stored : undefined);
+    if (later.length === 0) return;
+    const eventIds = later.map((event) => event.id);
+    const timer = setTimeout(() => {
+      this.waiting.delete(timer);
+      void this.publishNow(eventIds);
+    }, this.dedupWindowMs);
+    this.waiting.set(timer, eventIds);
+  }
+
+  /** A failed publication (broker down) is retried by the queue, with its backoff; a backlog waits there too. */
+  private async publishNow(eventIds: string[], events?: NormalizedEvent[]): Promise<void> {
+    if (this.localInFlight + eventIds.length > LOCAL_IN_FLIGHT_MAX) return this.addOrLeaveToSweeper(eventIds);
+    this.localInFlight += eventIds.length;
+    try {
+      await this.localPublisher!(eventIds, events);
+    } catch (error) {
+      this.logger.debug(`publish of ${eventIds.length} event(s) goes to the queue: ${(error as Error).message}`);
+      await this.addOrLeaveToSweeper(eventIds);
+    } finally {
+      this.localInFlight -= eventIds.length;
+    }
+  }
+
+  private async addOrLeaveToSweeper(eventIds: string[]): Promise<void> {
+    await this.add(eventIds, 0).catch((error: Error) => this.logger.warn(`enqueue of ${eventIds.length} event(s) deferred to the sweeper: ${error.message}`));
   }
 
   /** Re-queues events whose job was lost; their dedup window is long over. */
@@ -62,7 +126,14 @@ export class FanoutQueue implements OnModuleDestroy {
     await this.queue.add('publish', { eventIds }, { jobId: eventIds[0], delay });
   }
 
+  /** Uplinks still in their dedup window go to the queue, for whichever worker is up next. */
   async onModuleDestroy(): Promise<void> {
+    const waiting = [...this.waiting].map(([timer, eventIds]) => {
+      clearTimeout(timer);
+      return this.addOrLeaveToSweeper(eventIds);
+    });
+    this.waiting.clear();
+    await Promise.all(waiting);
     await this.queue.close().catch(() => undefined);
   }
 }

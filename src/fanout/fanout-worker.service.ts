@@ -41,7 +41,7 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
   onApplicationBootstrap(): void {
     if (this.config.get('BRIDGE_ROLE', { infer: true }) === 'api') return;
     this.mqtt.connection();
-    this.worker = new Worker<PublishJob>(FANOUT_QUEUE, (job) => this.publish(job), {
+    this.worker = new Worker<PublishJob>(FANOUT_QUEUE, (job: Job<PublishJob>) => this.publish(job.data.eventIds), {
       ...workerOptions(this.config),
       concurrency: 64,
     });
@@ -51,14 +51,16 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
       this.logger.debug(`publish of ${job?.data.eventIds.length} event(s) failed: ${error.message}`);
     });
     this.sweeper = new PeriodicTask('fan-out sweep', SWEEP_INTERVAL_MS, () => this.sweep(), this.logger).start();
+    if (this.config.get('BRIDGE_ROLE', { infer: true }) === 'all') this.queue.publishLocallyWith((eventIds, events) => this.publish(eventIds, events && this.asRead(events)));
   }
 
   /**
    * Publishes a batch: webhook deliveries first (idempotent, so a crash re-runs them safely), then
-   * MQTT for all events at once; events whose publication failed stay unpublished and the job retries.
+   * MQTT for all events at once; events whose publication failed stay unpublished and the batch is
+   * retried (a job's attempts, or a job for a local batch).
    */
-  private async publish(job: Job<PublishJob>): Promise<void> {
-    const events = await this.reader.push(job.data.eventIds);
+  private async publish(eventIds: string[], known?: NormalizedEvent[]): Promise<void> {
+    const events = known ?? (await this.reader.push(eventIds));
     if (events.length === 0) return;
     const prefix = this.config.get('MQTT_TOPIC_PREFIX', { infer: true });
     await this.webhooks.dispatch(events);
@@ -75,6 +77,11 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     const events = await this.store.findUnpublishedByIds(idLists.flat(), this.config.get('MQTT_INCLUDE_RAW', { infer: true }));
     const byId = new Map(events.map((event) => [event.id, event]));
     return idLists.map((ids) => ids.flatMap((id) => byId.get(id) ?? []));
+  }
+
+  /** Events as stored, as the fan-out would have read them back (without `raw` unless MQTT includes it). */
+  private asRead(events: NormalizedEvent[]): NormalizedEvent[] {
+    return this.config.get('MQTT_INCLUDE_RAW', { infer: true }) ? events : events.map((event) => ({ ...event, raw: null }));
   }
 
   private serialize(event: NormalizedEvent): string {

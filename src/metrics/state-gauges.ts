@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { Gauge } from 'prom-client';
+import { Settings } from '../config/settings';
 import { PrismaService } from '../database/prisma.service';
 import { MetricsService } from './metrics.service';
 import { MonitoredQueues } from './monitored-queues';
@@ -7,8 +9,9 @@ import { MonitoredQueues } from './monitored-queues';
 /** Gauges read at scrape time from Redis and Postgres, so every instance reports the same truth. */
 @Injectable()
 export class StateGauges {
-  constructor(metrics: MetricsService, prisma: PrismaService, monitored: MonitoredQueues) {
+  constructor(metrics: MetricsService, prisma: PrismaService, monitored: MonitoredQueues, config: ConfigService<Settings, true>) {
     const queues = monitored.all;
+    const silentAfterMs = config.get('DEVICE_SILENT_AFTER_MS', { infer: true });
 
     new Gauge({
       name: 'lpwan_queue_jobs',
@@ -56,6 +59,26 @@ export class StateGauges {
           .groupBy({ by: ['connectionId'], where: { syncState: 'pending' }, _count: { _all: true } })
           .catch(() => []);
         for (const row of rows) this.set({ connection: row.connectionId }, row._count._all);
+      },
+    });
+
+    new Gauge({
+      name: 'lpwan_devices_silent',
+      help: `Active devices not seen for more than DEVICE_SILENT_AFTER_MS (${silentAfterMs} ms), never-seen ones counted from their creation, by connection`,
+      labelNames: ['connection'] as const,
+      registers: [metrics.registry],
+      async collect() {
+        this.reset();
+        const { rows } = await prisma.pool
+          .query<{ connection_id: string; silent: number }>({
+            name: 'count-silent-devices',
+            text: `SELECT connection_id, count(*)::int AS silent FROM devices
+                   WHERE active AND COALESCE(last_seen_at, created_at) < now() - make_interval(secs => $1 / 1000.0)
+                   GROUP BY connection_id`,
+            values: [silentAfterMs],
+          })
+          .catch(() => ({ rows: [] }));
+        for (const row of rows) this.set({ connection: row.connection_id }, row.silent);
       },
     });
   }

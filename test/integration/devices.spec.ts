@@ -77,6 +77,8 @@ describe('devices API', () => {
         origin: 'registered',
         sync: { state: 'pending', networkId: null, error: null, attempts: 0 },
         lastSeenAt: null,
+        lastUplink: null,
+        battery: null,
         createdAt: expect.any(String),
         updatedAt: expect.any(String),
       });

@@ -450,7 +450,7 @@ describe('Signed webhooks', () => {
     // A webhook that matches nothing, with a delivery row as if its job had vanished from Redis.
     const webhook = await createWebhook({ url: `${receiver.url}/swept`, events: ['uplink'], connectionIds: ['nothing-matches'] });
     const lost = await bridge.app.get(PrismaService).webhookDelivery.create({
-      data: { id: randomUUID(), webhookId: webhook.id, eventId: event.id, status: 'pending', nextAttemptAt: new Date(Date.now() - 60_000) },
+      data: { id: randomUUID(), webhookId: webhook.id, eventId: event.id, eventTime: new Date(heliumUplink.reported_at), status: 'pending', nextAttemptAt: new Date(Date.now() - 60_000) },
     });
     const [request] = await waitUntil(() => receiver.forEvent(event.id, '/swept').length > 0 && receiver.forEvent(event.id, '/swept'), 'the swept delivery', 15_000);
     expectValidSignature(webhook.secret, request);

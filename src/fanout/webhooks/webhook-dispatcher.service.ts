@@ -5,7 +5,7 @@ import type { NormalizedEvent } from '../../events/normalized-event';
 import { ALL_EVENTS } from './webhook.schema';
 import { WebhookQueue } from './webhook-queue.service';
 
-type DispatchedEvent = Pick<NormalizedEvent, 'id' | 'type' | 'network' | 'connectionId'>;
+type DispatchedEvent = Pick<NormalizedEvent, 'id' | 'type' | 'network' | 'connectionId' | 'time'>;
 
 interface ActiveWebhook {
   id: string;
@@ -46,7 +46,7 @@ export class WebhookDispatcher {
     const data = events.flatMap((event) =>
       webhooks
         .filter((webhook) => matches(webhook, event))
-        .map((webhook) => ({ id: uuid7(now.getTime()), webhookId: webhook.id, eventId: event.id, status: 'pending', nextAttemptAt: now })),
+        .map((webhook) => ({ id: uuid7(now.getTime()), webhookId: webhook.id, eventId: event.id, eventTime: new Date(event.time), status: 'pending', nextAttemptAt: now })),
     );
     if (data.length === 0) return;
     const created = await this.prisma.webhookDelivery.createManyAndReturn({ data, skipDuplicates: true, select: { id: true } });

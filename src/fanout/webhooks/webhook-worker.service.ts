@@ -64,14 +64,14 @@ export class WebhookWorker implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async deliver(job: Job<DeliveryJob>): Promise<void> {
-    const delivery = await this.prisma.webhookDelivery.findUnique({ where: { id: job.data.deliveryId }, include: { webhook: true } });
+    const delivery = await this.prisma.webhookDelivery.findFirst({ where: { id: job.data.deliveryId }, include: { webhook: true } });
     // Gone, settled, already attempted, or paused: nothing to do (reactivation lets the sweeper resume it).
     if (!delivery || delivery.status !== 'pending' || delivery.attempts !== job.data.attempt || !delivery.webhook.active) return;
     if (!(await this.claim(delivery))) return;
-    const event = await this.prisma.event.findUnique({ where: { id: delivery.eventId } });
+    const event = await this.prisma.event.findUnique({ where: { id_time: { id: delivery.eventId, time: delivery.eventTime } } });
     const outcome: Outcome = event
       ? await this.send(delivery.webhook, toNormalizedEvent(event))
-      : { statusCode: null, error: 'the event no longer exists (its device was deleted)' };
+      : { statusCode: null, error: 'the event no longer exists (its device was deleted, or retention dropped it)' };
     if (outcome.error !== null) this.metrics.webhookDeliveryFailures.inc();
     await this.record(delivery, outcome, event !== null);
   }

@@ -1,0 +1,87 @@
+import { Readable } from 'node:stream';
+import type { EventCursor } from './event-cursor';
+import type { NormalizedEvent } from './normalized-event';
+
+export type ExportFormat = 'ndjson' | 'csv';
+
+/** Rows fetched from the cursor at a time: the most the export holds in memory. */
+const FETCH_ROWS = 500;
+
+export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
+  ndjson: 'application/x-ndjson; charset=utf-8',
+  csv: 'text/csv; charset=utf-8',
+};
+
+const CSV_COLUMNS = ['id', 'time', 'network', 'connectionId', 'externalId', 'type', 'fcnt', 'port', 'payloadHex', 'rssi', 'snr', 'decoded'] as const;
+
+/** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled; null is empty. */
+export function csvField(value: string | number | null | undefined): string {
+  if (value === null || value === undefined) return '';
+  const text = String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+export function csvHeader(): string {
+  return `${CSV_COLUMNS.join(',')}\r\n`;
+}
+
+/** One flat row: the uplink and radio fields an analysis needs, `decoded` as JSON. */
+export function csvRow(event: NormalizedEvent): string {
+  const decoded = event.uplink?.decoded;
+  const values = [
+    event.id,
+    event.time,
+    event.network,
+    event.connectionId,
+    event.device.externalId,
+    event.type,
+    event.uplink?.fcnt,
+    event.uplink?.port,
+    event.uplink?.payloadHex,
+    event.radio?.rssi,
+    event.radio?.snr,
+    decoded === null || decoded === undefined ? null : JSON.stringify(decoded),
+  ];
+  return `${values.map(csvField).join(',')}\r\n`;
+}
+
+/** The event as history shows it, `raw` last; the cursor gives `raw` as the stored JSON text. */
+export function ndjsonLine(event: NormalizedEvent): string {
+  const { raw, ...rest } = event;
+  return `${JSON.stringify(rest).slice(0, -1)},"raw":${raw as string}}\n`;
+}
+
+/**
+ * The export as a pull stream: a batch is fetched only when the client has taken the previous
+ * one (Readable calls `_read` again once its buffer drains), so a slow client slows the cursor
+ * instead of filling memory. A client that goes away destroys the stream, which closes the cursor.
+ * An error mid-way (headers already sent) cuts the response short, so the client sees it truncated.
+ */
+export function exportStream(cursor: EventCursor, format: ExportFormat): Readable {
+  const line = format === 'csv' ? csvRow : ndjsonLine;
+  let started = false;
+  return new Readable({
+    async read() {
+      try {
+        const events = await cursor.next(FETCH_ROWS);
+        const head = !started && format === 'csv' ? csvHeader() : '';
+        started = true;
+        if (events.length === 0) {
+          await cursor.close();
+          if (head) this.push(head);
+          this.push(null);
+          return;
+        }
+        this.push(head + events.map(line).join(''));
+      } catch (error) {
+        this.destroy(error as Error);
+      }
+    },
+    destroy(error, callback) {
+      cursor.close().then(
+        () => callback(error),
+        () => callback(error),
+      );
+    },
+  });
+}
