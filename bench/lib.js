@@ -25,6 +25,8 @@ const URL_BASE = `http://127.0.0.1:${PORT}`;
 const API_KEY = 'bench-key';
 const MQTT_URL = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
 const TOPIC_PREFIX = `bench-${process.pid}`;
+// One Redis namespace for every process of the run: an api and a worker must share their queues.
+const REDIS_PREFIX = `bench-${process.pid}-${Date.now()}`;
 /** The load's shape (issue 12): 2,000 devices, 3 hotspots per uplink, 10 % multi-buy copies (BENCH_DEVICES, BENCH_DUPLICATE_SHARE). */
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 2000);
 const HOTSPOTS_PER_UPLINK = 3;
@@ -39,7 +41,7 @@ function bridgeEnv() {
     REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     MQTT_URL,
     MQTT_TOPIC_PREFIX: TOPIC_PREFIX,
-    REDIS_PREFIX: `bench-${Date.now()}`,
+    REDIS_PREFIX,
     API_KEYS: API_KEY,
     SECRETS_KEY: 'ab'.repeat(32),
     LOG_LEVEL: 'warn',

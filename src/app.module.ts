@@ -8,6 +8,7 @@ import { HttpExceptionFilter } from './common/http-exception.filter';
 import { parseSettings } from './config/settings';
 import { CodecsModule } from './codecs/codecs.module';
 import { ConnectionsModule } from './connections/connections.module';
+import { ConsoleModule } from './console/console.module';
 import { DatabaseModule } from './database/database.module';
 import { DocsModule } from './docs/docs.module';
 import { DevicesModule } from './devices/devices.module';
@@ -26,6 +27,16 @@ import { TtsModule } from './networks/tts/tts.module';
 /** Headers and query parameters that carry credentials never reach the logs. */
 const REDACTED = ['req.headers.authorization', 'req.headers["x-bridge-token"]', 'req.headers["x-downlink-apikey"]', 'req.headers.cookie'];
 
+/** Development logs are for a terminal (pino-pretty, a dev dependency, when installed); others are JSON lines. */
+function prettyTransport(nodeEnv: string) {
+  if (nodeEnv !== 'development') return undefined;
+  try {
+    return { target: require.resolve('pino-pretty'), options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } };
+  } catch {
+    return undefined;
+  }
+}
+
 @Module({})
 export class AppModule {
   /** `env` overrides the environment (tests run several bridges with different settings). */
@@ -38,6 +49,7 @@ export class AppModule {
         LoggerModule.forRoot({
           pinoHttp: {
             level: settings.LOG_LEVEL,
+            transport: prettyTransport(settings.NODE_ENV),
             redact: { paths: REDACTED, censor: '[redacted]' },
             serializers: {
               req: (req: { id: unknown; method: string; url: string }) => ({
@@ -66,6 +78,7 @@ export class AppModule {
         HealthModule,
         DocsModule,
         AdminModule,
+        ConsoleModule,
       ],
       providers: [
         { provide: APP_GUARD, useClass: ApiKeyGuard },

@@ -65,6 +65,10 @@ const settingsSchema = z
     EVENTS_RETENTION_DAYS: z.coerce.number().int().min(0).max(36500).default(0),
     /** An active device not seen for longer counts in the lpwan_devices_silent gauge. */
     DEVICE_SILENT_AFTER_MS: z.coerce.number().int().min(1000).default(24 * 3600_000),
+    /** A `: heartbeat` comment on every live stream this often, so that proxies keep it open. */
+    LIVE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
+    /** A live-stream client this many bytes behind is disconnected. */
+    LIVE_CLIENT_BUFFER_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   })
   .superRefine((s, ctx) => {
     if (s.API_KEYS.length === 0 && s.NODE_ENV !== 'development') {

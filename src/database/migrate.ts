@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 
@@ -68,6 +68,7 @@ async function createDatabaseIfMissing(databaseUrl: string): Promise<void> {
 }
 
 if (require.main === module) {
+  if (existsSync('.env')) process.loadEnvFile('.env');
   const databaseUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@localhost:5432/lpwan_bridge';
   migrate(databaseUrl, join(__dirname, '..', '..', 'prisma', 'migrations'), (line) => console.log(line))
     .then((applied) => console.log(applied.length ? `${applied.length} migration(s) applied` : 'database is up to date'))

@@ -7,6 +7,7 @@ import { Settings } from '../config/settings';
 import { EventStore } from '../events/event-store.service';
 import { NormalizedEvent } from '../events/normalized-event';
 import { FANOUT_QUEUE, FanoutQueue, PublishJob } from './fanout-queue.service';
+import { LiveEventBus } from '../live/live-event-bus.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { MqttPublisher } from './mqtt-publisher.service';
 import { eventTopic } from './topics';
@@ -36,6 +37,7 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly mqtt: MqttPublisher,
     private readonly webhooks: WebhookDispatcher,
     private readonly metrics: MetricsService,
+    private readonly live: LiveEventBus,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -56,8 +58,8 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
 
   /**
    * Publishes a batch: webhook deliveries first (idempotent, so a crash re-runs them safely), then
-   * MQTT for all events at once; events whose publication failed stay unpublished and the batch is
-   * retried (a job's attempts, or a job for a local batch).
+   * MQTT for all events at once, then live streams; events whose publication failed stay
+   * unpublished and the batch is retried (a job's attempts, or a job for a local batch).
    */
   private async publish(eventIds: string[], known?: NormalizedEvent[]): Promise<void> {
     const events = known ?? (await this.reader.push(eventIds));
@@ -67,6 +69,7 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     const outcomes = await Promise.allSettled(events.map((event) => this.mqtt.publish(eventTopic(prefix, event), this.serialize(event))));
     const published = events.filter((_, i) => outcomes[i].status === 'fulfilled');
     for (const event of published) this.metrics.mqttPublishLatency.observe((Date.now() - Date.parse(event.receivedAt)) / 1000);
+    this.live.publish(published);
     if (published.length) await this.marker.push(published.map((event) => event.id));
     for (const event of published) this.logger.debug(`published event ${event.id} on MQTT`);
     const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');

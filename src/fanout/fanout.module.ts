@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { EventsModule } from '../events/events.module';
+import { LiveModule } from '../live/live.module';
 import { FanoutQueue } from './fanout-queue.service';
 import { FanoutWorker } from './fanout-worker.service';
 import { MqttPublisher } from './mqtt-publisher.service';
@@ -7,7 +8,7 @@ import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Global()
 @Module({
-  imports: [EventsModule, WebhooksModule],
+  imports: [EventsModule, WebhooksModule, LiveModule],
   providers: [FanoutQueue, FanoutWorker, MqttPublisher],
   exports: [FanoutQueue, MqttPublisher],
 })

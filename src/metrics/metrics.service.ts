@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Every Prometheus series of the bridge; services record into it, GET /metrics reads it. */
 @Injectable()
@@ -66,6 +66,18 @@ export class MetricsService {
     help: 'Time a payload codec call spent in the sandbox, by codec and function',
     labelNames: ['codec', 'function'] as const,
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    registers: [this.registry],
+  });
+
+  readonly liveClients = new Gauge({
+    name: 'lpwan_live_clients',
+    help: 'Open GET /api/events/live streams of this process',
+    registers: [this.registry],
+  });
+
+  readonly liveClientsDropped = new Counter({
+    name: 'lpwan_live_clients_dropped_total',
+    help: 'Live-stream clients disconnected for falling LIVE_CLIENT_BUFFER_BYTES behind',
     registers: [this.registry],
   });
 

@@ -18,10 +18,13 @@ export class BridgeProcess {
     this.exit = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   }
 
-  static spawn(env: Record<string, string>): BridgeProcess {
-    const child = spawn(process.execPath, [join(__dirname, '..', '..', 'dist', 'main.js')], {
+  /** `options.cwd`: where it looks for `.env`; `options.root`: the tree whose `dist/main.js` runs. */
+  static spawn(env: Record<string, string>, options: { cwd?: string; root?: string; uid?: number; gid?: number } = {}): BridgeProcess {
+    const { root = join(__dirname, '..', '..'), ...spawnOptions } = options;
+    const child = spawn(process.execPath, [join(root, 'dist', 'main.js')], {
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...spawnOptions,
     });
     return new BridgeProcess(child, `http://127.0.0.1:${env.PORT}`);
   }

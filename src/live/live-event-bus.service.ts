@@ -1,0 +1,78 @@
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import Redis from 'ioredis';
+import { Settings } from '../config/settings';
+import { RedisService } from '../database/redis.service';
+import type { NormalizedEvent } from '../events/normalized-event';
+
+const SUBSCRIBE_TIMEOUT_MS = 3000;
+
+/**
+ * Carries published events from the processes that publish them (workers) to the processes that
+ * serve live streams (api), over Redis pub/sub: one message per published batch, and nothing kept
+ * when nobody listens. Live is best effort: what history and MQTT promise, it does not.
+ */
+@Injectable()
+export class LiveEventBus implements OnModuleDestroy {
+  private readonly logger = new Logger(LiveEventBus.name);
+  private readonly channel: string;
+  private readonly handlers = new Set<(events: NormalizedEvent[]) => void>();
+  private subscriber?: Redis;
+  private subscribed?: Promise<void>;
+
+  constructor(
+    private readonly config: ConfigService<Settings, true>,
+    private readonly redis: RedisService,
+  ) {
+    this.channel = `${config.get('REDIS_PREFIX', { infer: true })}:live-events`;
+  }
+
+  /** Never waits and never fails: a lost message costs live listeners events, not fan-out. */
+  publish(events: NormalizedEvent[]): void {
+    if (events.length === 0) return;
+    const message = `[${events.map(({ raw: _raw, ...event }) => JSON.stringify(event)).join(',')}]`;
+    this.redis.client.publish(this.channel, message).catch((error: Error) => this.logger.debug(`live publish: ${error.message}`));
+  }
+
+  /** Resolves once this process receives the channel (ioredis resubscribes after a reconnect). */
+  async subscribe(handler: (events: NormalizedEvent[]) => void): Promise<void> {
+    this.handlers.add(handler);
+    this.subscribed ??= this.connect().catch((error: Error) => {
+      this.subscriber?.disconnect();
+      this.subscriber = undefined;
+      this.subscribed = undefined;
+      throw error;
+    });
+    await this.subscribed;
+  }
+
+  private async connect(): Promise<void> {
+    const subscriber = new Redis(this.config.get('REDIS_URL', { infer: true }), { lazyConnect: true, maxRetriesPerRequest: null });
+    this.subscriber = subscriber;
+    subscriber.on('error', (error: Error) => this.logger.debug(`live subscriber: ${error.message}`));
+    subscriber.on('message', (_channel: string, message: string) => this.deliver(message));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('Redis did not answer')), SUBSCRIBE_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([subscriber.connect().then(() => subscriber.subscribe(this.channel)), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private deliver(message: string): void {
+    try {
+      const events = JSON.parse(message) as NormalizedEvent[];
+      for (const handler of this.handlers) handler(events);
+    } catch (error) {
+      // Another program on the channel must not take this process down.
+      this.logger.warn(`live: dropped a message on ${this.channel}: ${(error as Error).message}`);
+    }
+  }
+
+  onModuleDestroy(): void {
+    this.subscriber?.disconnect();
+  }
+}

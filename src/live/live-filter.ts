@@ -1,0 +1,20 @@
+import { z } from 'zod';
+import { EVENT_TYPES, NETWORKS, NormalizedEvent } from '../events/normalized-event';
+
+/** `GET /api/events/live` filters: every given one must match. */
+export const liveFilterSchema = z.object({
+  network: z.enum(NETWORKS).optional(),
+  connectionId: z.string().min(1).max(36).optional(),
+  deviceId: z.uuid().optional(),
+  type: z.enum(EVENT_TYPES).optional(),
+});
+export type LiveFilter = z.infer<typeof liveFilterSchema>;
+
+export function matchesLiveFilter(filter: LiveFilter, event: NormalizedEvent): boolean {
+  return (
+    (filter.network === undefined || event.network === filter.network) &&
+    (filter.connectionId === undefined || event.connectionId === filter.connectionId) &&
+    (filter.deviceId === undefined || event.device.id === filter.deviceId) &&
+    (filter.type === undefined || event.type === filter.type)
+  );
+}
