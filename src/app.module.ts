@@ -18,6 +18,7 @@ import { FanoutModule } from './fanout/fanout.module';
 import { HealthModule } from './health/health.module';
 import { IngestModule } from './ingest/ingest.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { ChirpstackModule } from './networks/chirpstack/chirpstack.module';
 import { HeliumModule } from './networks/helium/helium.module';
 import { NetworkRegistryModule } from './networks/network-registry';
 import { SigfoxModule } from './networks/sigfox/sigfox.module';
@@ -73,6 +74,7 @@ export class AppModule {
         HeliumModule,
         SigfoxModule,
         TtsModule,
+        ChirpstackModule,
         HealthModule,
         DocsModule,
         AdminModule,

@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { AppModule } from './app.module';
 import { unstorableText } from './common/storable-text';
 import { parseSettings } from './config/settings';
+import { NetworkRegistry } from './networks/network-registry';
 
 /** Paths a worker-only process still serves: it is probed and scraped like any other. */
 const WORKER_PATHS = /^\/(health|metrics)(\/|$|\?)/;
@@ -22,8 +23,15 @@ export async function createApp(env: Record<string, string | undefined> = {}): P
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(env), adapter, { bufferLogs: true });
   app.useLogger(app.get(Logger));
   const fastify = app.getHttpAdapter().getInstance();
-  // JSON and urlencoded (Sigfox's default callback encoding) are parsed; anything else is 415.
+  // JSON and urlencoded (Sigfox's default callback encoding) are parsed; anything else is 415,
+  // except raw bytes for the ingest endpoints of networks that send them (ChirpStack Protobuf).
   fastify.removeContentTypeParser('text/plain');
+  const networks = app.get(NetworkRegistry);
+  const binaryIngest = networks.networks().filter((network) => networks.get(network).binaryIngest).map((network) => `/ingest/${network}/`);
+  fastify.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (request, body, done) => {
+    if (binaryIngest.some((prefix) => request.url.startsWith(prefix))) done(null, body);
+    else done(Object.assign(new Error('unsupported content type'), { statusCode: 415 }), undefined);
+  });
   // Text Postgres cannot store is refused here, before it can fail a batch of other requests' events.
   fastify.addHook('preValidation', async (request, reply) => {
     for (const [where, value] of [['path', request.params], ['query', request.query], ['body', request.body]] as const) {

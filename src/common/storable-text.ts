@@ -14,7 +14,8 @@ export function unstorableText(value: unknown, depth = 0): string | null {
     if (!value.isWellFormed()) return 'text must be valid Unicode: a lone surrogate (such as \\ud800) is not accepted';
     return null;
   }
-  if (value === null || typeof value !== 'object' || depth > 64) return null;
+  // Raw bytes (a Protobuf body) are not stored as text.
+  if (value === null || typeof value !== 'object' || Buffer.isBuffer(value) || depth > 64) return null;
   for (const key in value) {
     const problem = unstorableText(key) ?? unstorableText((value as Record<string, unknown>)[key], depth + 1);
     if (problem) return problem;

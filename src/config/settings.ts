@@ -59,6 +59,8 @@ const settingsSchema = z
     TTS_STREAM_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
     /** Lifetime of the Redis lease that makes one instance the consumer of a TTS stream; renewed every third of it. */
     TTS_STREAM_LEASE_MS: z.coerce.number().int().min(300).default(10_000),
+    /** Lifetime of the Redis lease by which one instance holds one ChirpStack MQTT client id; renewed every third of it. */
+    CHIRPSTACK_MQTT_LEASE_MS: z.coerce.number().int().min(300).default(10_000),
     /** Deliver webhooks to private, loopback and link-local addresses (SSRF guard); default: only outside production. */
     WEBHOOK_ALLOW_PRIVATE: bool.optional(),
     /** First webhook retry delay; each next one doubles (capped at 1 h), with jitter. */

@@ -16,6 +16,7 @@ import { NetworkRegistry } from '../networks/network-registry';
 import { ConnectionRecord, ConnectionSnapshot } from './connection-snapshot';
 import { commonSettingsSchema, CreateConnectionInput, UpdateConnectionInput } from './connection.schema';
 import { IngestRateLimiter } from './ingest-rate-limiter';
+import { joinSecrets, patchSettings, splitSecrets } from './secret-settings';
 
 /** A connection with its secrets opened, for the code that talks to the network. */
 export interface OpenConnection {
@@ -66,7 +67,7 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
     this.snapshotTask?.stop();
   }
 
-  /** Lets the TTS stream manager follow connections without a restart. */
+  /** Lets the stream consumers (TTS events, ChirpStack MQTT) follow connections without a restart. */
   onChange(listener: (change: ConnectionChange) => void): void {
     this.listeners.push(listener);
   }
@@ -75,7 +76,7 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
     const adapter = this.networks.get(input.network);
     const { common, networkSettings } = await this.takeCommonSettings(input.settings);
     const settings = parseOrBadRequest(adapter.settingsSchema, networkSettings);
-    const { plain, secret } = this.split(adapter.secretSettings, { ...settings, ...common });
+    const { plain, secret } = splitSecrets(adapter.secretSettings, { ...settings, ...common });
     const ingestToken = newIngestToken();
     try {
       const row = await this.prisma.connection.create({
@@ -113,10 +114,10 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
   async update(id: string, input: UpdateConnectionInput) {
     const row = await this.findRow(id);
     const adapter = this.networks.get(row.network);
-    const current = { ...(row.settings as Record<string, unknown>), ...this.secrets.open(row.secrets) };
-    const { common, networkSettings } = await this.takeCommonSettings({ ...current, ...(input.settings ?? {}) });
+    const current = joinSecrets(row.settings as Record<string, unknown>, this.secrets.open(row.secrets));
+    const { common, networkSettings } = await this.takeCommonSettings(patchSettings(adapter.secretSettings, current, input.settings ?? {}));
     const settings = parseOrBadRequest(adapter.settingsSchema, networkSettings);
-    const { plain, secret } = this.split(adapter.secretSettings, { ...settings, ...common });
+    const { plain, secret } = splitSecrets(adapter.secretSettings, { ...settings, ...common });
     const updated = await this.prisma.connection.update({
       where: { id },
       // A changed connection gets a fresh chance: a stream stopped for bad credentials restarts.
@@ -146,7 +147,9 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
     return {
       id,
       network: row.network,
-      stream: row.network === 'tts' ? { state: row.streamState ?? 'stopped', error: row.streamError, position: row.streamPosition } : null,
+      stream: this.networks.get(row.network).hasStream?.(row.settings as Record<string, unknown>)
+        ? { state: row.streamState ?? 'stopped', error: row.streamError, position: row.streamPosition }
+        : null,
       lastEventAt: row.lastEventAt,
       syncBacklog: backlog,
     };
@@ -171,7 +174,7 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
   async open(id: string): Promise<OpenConnection | null> {
     const hit = this.cache.get(id);
     if (hit && hit.expires > Date.now()) return hit.connection;
-    const known = hit ? hit.connection : await this.snapshot?.get(id).then((record) => record && this.opened(record));
+    const known = hit ? hit.connection : await this.snapshot?.get(id).then((record) => record && this.openRow(record));
     if (known === undefined) return this.read(id);
     const read = await settleWithin(this.read(id), this.readTimeoutMs);
     if (read.kind === 'done') return read.value;
@@ -183,18 +186,19 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
 
   private async read(id: string): Promise<OpenConnection | null> {
     const row = await this.prisma.connection.findUnique({ where: { id } });
-    const connection = row && this.opened(row);
+    const connection = row && this.openRow(row);
     this.cache.set(id, { connection, expires: Date.now() + CACHE_TTL_MS });
     void this.snapshot?.remember(id, row && recordOf(row));
     return connection;
   }
 
-  private opened(row: ConnectionRecord): OpenConnection {
+  /** A connection row with its secrets opened; throws when they were sealed with another SECRETS_KEY. */
+  openRow(row: ConnectionRecord): OpenConnection {
     return {
       id: row.id,
       network: row.network as Network,
       name: row.name,
-      settings: { ...(row.settings as Record<string, unknown>), ...this.secrets.open(row.secrets) },
+      settings: joinSecrets(row.settings as Record<string, unknown>, this.secrets.open(row.secrets)),
       ingestTokenHash: row.ingestTokenHash,
     };
   }
@@ -221,13 +225,6 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
     return { common: Object.fromEntries(Object.entries(common).filter(([, value]) => value !== null && value !== undefined)), networkSettings };
   }
 
-  private split(secretKeys: readonly string[], settings: Record<string, unknown>) {
-    const plain: Record<string, unknown> = {};
-    const secret: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(settings)) (secretKeys.includes(key) ? secret : plain)[key] = value;
-    return { plain, secret };
-  }
-
   private present(row: Connection) {
     const adapter = this.networks.get(row.network);
     // Listing must work even for a row sealed with another SECRETS_KEY: say so instead of failing.
@@ -238,13 +235,14 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
     } catch {
       masked = Object.fromEntries(adapter.secretSettings.map((key) => [key, '*** (unreadable with this SECRETS_KEY)']));
     }
+    const settings = joinSecrets(row.settings as Record<string, unknown>, masked);
     const publicUrl = this.config.get('PUBLIC_URL', { infer: true }).replace(/\/$/, '');
     const ingestUrls = Object.fromEntries(Object.entries(adapter.ingestPaths(row.id)).map(([purpose, path]) => [purpose, publicUrl + path]));
     return {
       id: row.id,
       network: row.network,
       name: row.name,
-      settings: { ...(row.settings as Record<string, unknown>), ...masked },
+      settings,
       ingestUrls,
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,

@@ -90,6 +90,7 @@ export function provisionedDevice(row: Device, secrets: Record<string, unknown>)
     active: row.active,
     networkDeviceId: row.networkDeviceId,
     settings: row.settings as Record<string, unknown>,
+    attributes: row.attributes as ProvisionedDevice['attributes'],
     secrets,
   };
 }

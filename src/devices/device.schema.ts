@@ -3,7 +3,7 @@ import { codecAssignmentFields } from '../common/codec-assignment';
 import { pageQuerySchema } from '../common/pagination';
 import { isoTimestamp } from '../common/validation';
 import { connectionIdSchema } from '../connections/connection.schema';
-import { NETWORKS } from '../events/normalized-event';
+import { networkNameSchema } from '../events/normalized-event';
 
 /** The bridge's own labels: plain names to group and filter devices by. */
 const labelSchema = z.string().regex(/^[\w.:-]{1,64}$/, 'must be 1-64 letters, digits or . _ : -');
@@ -52,7 +52,7 @@ export type SyncState = (typeof SYNC_STATES)[number];
 export const listDevicesQuerySchema = pageQuerySchema.extend({
   cursor: z.uuid('must be the nextCursor of a previous page').optional(),
   connectionId: connectionIdSchema.optional(),
-  network: z.enum(NETWORKS).optional(),
+  network: networkNameSchema.optional(),
   externalId: z
     .string()
     .regex(/^[0-9a-fA-F]{1,16}$/, 'must be a DevEUI or Sigfox id (hex)')

@@ -85,6 +85,7 @@ export class DevicesService {
   }
 
   async list(query: ListDevicesQuery): Promise<Page<DeviceView>> {
+    this.networks.requireKnown(query.network);
     const rows = await this.prisma.device.findMany({
       where: {
         connectionId: query.connectionId,
@@ -109,8 +110,9 @@ export class DevicesService {
   }
 
   /**
-   * Name and active are what the networks see: a change to them is pushed to the network when the
-   * bridge manages the device there. Labels, attributes and payloadConfig stay in the bridge.
+   * Name and active are what the networks see (and attributes, where the network keeps them): a
+   * change to them is pushed to the network when the bridge manages the device there. Labels and
+   * payloadConfig stay in the bridge.
    */
   async update(id: string, input: UpdateDeviceInput): Promise<DeviceView> {
     const row = await this.findRow(id);
@@ -121,7 +123,10 @@ export class DevicesService {
       if (value === null) delete settings[key];
       else if (value !== undefined) settings[key] = value;
     }
-    const networkVisible = (name !== undefined && name !== row.name) || (active !== undefined && active !== row.active);
+    const networkVisible =
+      (name !== undefined && name !== row.name) ||
+      (active !== undefined && active !== row.active) ||
+      (provisioner?.attributesInNetwork === true && attributes !== undefined && JSON.stringify(attributes) !== JSON.stringify(row.attributes));
     // A failed device is retried with POST …/sync; a discovered one is not the bridge's to change in the network.
     const push = networkVisible && (row.syncState === 'synced' || row.syncState === 'pending');
     const updated = await this.prisma.device

@@ -51,7 +51,7 @@ export class OpenApiService {
     }
     this.document = {
       openapi: '3.1.0',
-      info: { title: 'lpwan-bridge', version, description: 'Helium, Sigfox and The Things Stack in, one normalized event out.' },
+      info: { title: 'lpwan-bridge', version, description: 'Helium, Sigfox, The Things Stack and ChirpStack in, one normalized event out.' },
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'One of API_KEYS' } } },
       paths: Object.fromEntries(Object.entries(paths).sort(([a], [b]) => a.localeCompare(b))),
     };

@@ -39,13 +39,18 @@ export interface DownlinkSender {
   validate(draft: DownlinkDraft): DownlinkProblem | null;
   /**
    * Hands the downlink to the network (from the `downlinks` queue); resolves once the network
-   * accepted it. Throws DownlinkRejected when the network refused it for good; any other error is
-   * retried. Absent: the network collects queued downlinks itself (Sigfox BIDIR callbacks).
+   * accepted it, and it is then `sent`. A network that only queues it answers its reference for it
+   * (ChirpStack's queue item id): the downlink stays `queued`, with that `networkRef`, until the
+   * network's own events about it (`networkRefOf`) move it on. Throws DownlinkRejected when the
+   * network refused it for good; any other error is retried. Absent: the network collects queued
+   * downlinks itself (Sigfox BIDIR callbacks).
    */
-  send?(delivery: DownlinkDelivery): Promise<void>;
+  send?(delivery: DownlinkDelivery): Promise<void | { networkRef: string }>;
   /**
    * The bridge downlink a network's own `downlink.*` event is about, from the reference the network
    * echoes back (TTS correlation ids); null when it is not one of the bridge's.
    */
   downlinkIdOf?(event: IncomingEvent): string | null;
+  /** The `networkRef` (answered by `send`) a network's own `downlink.*` event is about; null when it names none. */
+  networkRefOf?(event: IncomingEvent): string | null;
 }

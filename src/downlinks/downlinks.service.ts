@@ -167,15 +167,25 @@ export class DownlinksService implements OnModuleInit {
       if (row.state === 'sent' || row.state === 'failed') await this.emit(connection, deviceRefOf(device), row, `downlink.${row.state}`, row.error);
       return 'done';
     }
-    if (!sender.send) return 'done';
-    const earlier = await this.prisma.downlink.findFirst({ where: { deviceId: device.id, state: 'queued', id: { lt: row.id } }, select: { id: true } });
+    // Handed over already: the network's queue has it, and the network's events settle it.
+    if (!sender.send || row.networkRef) return 'done';
+    const earlier = await this.prisma.downlink.findFirst({
+      where: { deviceId: device.id, state: 'queued', networkRef: null, id: { lt: row.id } },
+      select: { id: true },
+    });
     if (earlier) return 'wait';
+    let accepted: void | { networkRef: string };
     try {
-      await sender.send({ connection, device, downlink: row });
+      accepted = await sender.send({ connection, device, downlink: row });
     } catch (error) {
       if (!(error instanceof DownlinkRejected) && !lastAttempt) throw error;
       const failed = await this.transition(row.id, ['queued'], 'failed', { error: (error as Error).message });
       if (failed) await this.emit(connection, deviceRefOf(device), failed, 'downlink.failed', failed.error);
+      return 'done';
+    }
+    if (accepted) {
+      await this.prisma.downlink.update({ where: { id: row.id }, data: { networkRef: accepted.networkRef } });
+      await this.settleFromEarlierReports(connection, device, row, accepted.networkRef);
       return 'done';
     }
     const sent = await this.transition(row.id, ['queued'], 'sent', { sentAt: new Date() });
@@ -187,7 +197,12 @@ export class DownlinksService implements OnModuleInit {
   async findStranded(olderThanMs: number, limit: number): Promise<string[]> {
     const pushNetworks = this.networks.networks().filter((network) => this.networks.get(network).downlinks?.send);
     const rows = await this.prisma.downlink.findMany({
-      where: { state: 'queued', createdAt: { lt: new Date(Date.now() - olderThanMs) }, device: { connection: { network: { in: pushNetworks } } } },
+      where: {
+        state: 'queued',
+        networkRef: null,
+        createdAt: { lt: new Date(Date.now() - olderThanMs) },
+        device: { connection: { network: { in: pushNetworks } } },
+      },
       select: { id: true },
       orderBy: { createdAt: 'asc' },
       take: limit,
@@ -238,21 +253,20 @@ export class DownlinksService implements OnModuleInit {
 
   /**
    * Runs before every ingest is stored. A network's own `downlink.*` event about one of the bridge's
-   * downlinks (TTS hands back the correlation id the bridge gave it) moves that downlink's state, and
+   * downlinks (TTS hands back the correlation id the bridge gave it; ChirpStack names the queue item
+   * its Enqueue answered) moves that downlink's state, and
    * becomes that downlink's lifecycle event: `ack.downlinkId` is the bridge's id and it shares the
    * dedup key of the bridge's own event of that type, so consumers see each lifecycle step once.
    */
   private async adoptNetworkEvents(connection: OpenConnection, events: IncomingEvent[]): Promise<IncomingEvent[]> {
     const sender = this.networks.has(connection.network) ? this.networks.get(connection.network).downlinks : undefined;
-    const downlinkIdOf = sender?.downlinkIdOf?.bind(sender);
-    if (!downlinkIdOf || !events.some((event) => NETWORK_OUTCOMES[event.type])) return events;
+    if (!sender || !(sender.downlinkIdOf || sender.networkRefOf) || !events.some((event) => NETWORK_OUTCOMES[event.type])) return events;
     return Promise.all(
       events.map(async (event) => {
         const outcome = NETWORK_OUTCOMES[event.type];
-        const downlinkId = outcome && downlinkIdOf(event);
-        if (!outcome || !downlinkId || !isUuid(downlinkId)) return event;
-        const downlink = await this.prisma.downlink.findFirst({ where: { id: downlinkId, connectionId: connection.id }, select: { id: true } });
-        if (!downlink) return event;
+        const downlink = outcome && (await this.downlinkNamedBy(connection.id, sender, event));
+        if (!outcome || !downlink) return event;
+        const downlinkId = downlink.id;
         const info = event.ack?.info ?? null;
         if (outcome.to) {
           await this.transition(downlinkId, outcome.from, outcome.to, {
@@ -263,6 +277,35 @@ export class DownlinksService implements OnModuleInit {
         return { ...event, dedupKey: lifecycleDedupKey(downlinkId, event.type), ack: { downlinkId, info } };
       }),
     );
+  }
+
+  /**
+   * The network's reports about a downlink that were stored before its reference was (ChirpStack
+   * may send a class C downlink's txack before its Enqueue answer is in): they settle it now.
+   */
+  private async settleFromEarlierReports(connection: OpenConnection, device: Device, downlink: Downlink, networkRef: string): Promise<void> {
+    const reports = await this.prisma.$queryRaw<Array<{ type: EventType; info: string | null }>>`
+      SELECT type, body->'ack'->>'info' AS info FROM events
+      WHERE device_id = ${device.id}::uuid AND id > ${downlink.id}::uuid AND type LIKE 'downlink.%'
+        AND body->'ack'->>'downlinkId' = ${networkRef}
+      ORDER BY id`;
+    for (const report of reports) {
+      const outcome = NETWORK_OUTCOMES[report.type];
+      if (!outcome?.to) continue;
+      const moved = await this.transition(downlink.id, outcome.from, outcome.to, {
+        error: outcome.to === 'failed' ? report.info : null,
+        ...(outcome.to === 'sent' ? { sentAt: new Date() } : {}),
+      });
+      if (moved) await this.emit(connection, deviceRefOf(device), moved, report.type, report.info);
+    }
+  }
+
+  /** The bridge's downlink a network's event names, by the bridge's id or by the network's reference. */
+  private async downlinkNamedBy(connectionId: string, sender: DownlinkSender, event: IncomingEvent): Promise<{ id: string } | null> {
+    const downlinkId = sender.downlinkIdOf?.(event);
+    if (downlinkId && isUuid(downlinkId)) return this.prisma.downlink.findFirst({ where: { id: downlinkId, connectionId }, select: { id: true } });
+    const networkRef = sender.networkRefOf?.(event);
+    return networkRef ? this.prisma.downlink.findFirst({ where: { networkRef, connectionId }, select: { id: true } }) : null;
   }
 
   /** Moves a downlink on only from one of `from`: whichever path gets there first wins, the others do nothing. */

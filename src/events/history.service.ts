@@ -7,12 +7,12 @@ import { NetworkRegistry } from '../networks/network-registry';
 import type { Readable } from 'node:stream';
 import { EventFilter, EventStore } from './event-store.service';
 import { exportStream } from './event-export';
-import { EVENT_TYPES, NETWORKS, NormalizedEvent } from './normalized-event';
+import { EVENT_TYPES, networkNameSchema, NormalizedEvent } from './normalized-event';
 
 /** The filters of history and export. */
 const eventFilterShape = {
   type: z.enum(EVENT_TYPES).optional(),
-  network: z.enum(NETWORKS).optional(),
+  network: networkNameSchema.optional(),
   connectionId: z.string().max(36).optional(),
   externalId: z
     .string()
@@ -79,6 +79,7 @@ export class HistoryService {
   }
 
   private filterOf(query: Omit<ExportQuery, 'format'>): EventFilter {
+    this.networks.requireKnown(query.network);
     return {
       type: query.type,
       network: query.network,

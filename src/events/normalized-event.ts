@@ -4,8 +4,14 @@
  * its connection, the registry's device and the time the bridge received it.
  */
 
-export const NETWORKS = ['helium', 'sigfox', 'tts'] as const;
-export type Network = (typeof NETWORKS)[number];
+import { z } from 'zod';
+
+/**
+ * A network's name, as its module registers it with the NetworkRegistry (`networks/<name>`). The
+ * registry, not a list here, says which networks exist: adding a network touches no shared code.
+ */
+export type Network = string;
+export const networkNameSchema = z.string().regex(/^[a-z][a-z0-9]{1,31}$/, 'must be a network name (lower-case letters and digits)');
 
 export const EVENT_TYPES = [
   'uplink',
@@ -63,6 +69,9 @@ export interface DeviceStatus {
   /** When the network reports a percentage (ChirpStack's batteryLevel). */
   batteryPercent?: number | null;
   temperatureC: number | null;
+  /** Demodulation margin of the device's last received frame, in dB (LoRaWAN DevStatusAns). */
+  marginDb?: number;
+  externalPower?: boolean;
 }
 
 export interface AckInfo {

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { EVENT_TYPES, NETWORKS, NormalizedEvent } from '../events/normalized-event';
+import { EVENT_TYPES, networkNameSchema, NormalizedEvent } from '../events/normalized-event';
 
 /** `GET /api/events/live` filters: every given one must match. */
 export const liveFilterSchema = z.object({
-  network: z.enum(NETWORKS).optional(),
+  network: networkNameSchema.optional(),
   connectionId: z.string().min(1).max(36).optional(),
   deviceId: z.uuid().optional(),
   type: z.enum(EVENT_TYPES).optional(),

@@ -2,12 +2,16 @@ import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { parseOrBadRequest } from '../common/validation';
 import { ApiDoc } from '../docs/api-doc.decorator';
+import { NetworkRegistry } from '../networks/network-registry';
 import { liveFilterSchema } from './live-filter';
 import { LiveStream } from './live-stream.service';
 
 @Controller('api/events')
 export class LiveController {
-  constructor(private readonly stream: LiveStream) {}
+  constructor(
+    private readonly stream: LiveStream,
+    private readonly networks: NetworkRegistry,
+  ) {}
 
   @Get('live')
   @ApiDoc({
@@ -16,6 +20,8 @@ export class LiveController {
     query: liveFilterSchema,
   })
   async live(@Query() query: unknown, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    await this.stream.open(parseOrBadRequest(liveFilterSchema, query), request, reply);
+    const filter = parseOrBadRequest(liveFilterSchema, query);
+    this.networks.requireKnown(filter.network);
+    await this.stream.open(filter, request, reply);
   }
 }

@@ -23,6 +23,8 @@ export interface ProvisionedDevice {
   /** The network's id of the device once it is registered there, else null. */
   networkDeviceId: string | null;
   settings: Record<string, unknown>;
+  /** The bridge's attributes of the device, for networks that keep them too (`attributesInNetwork`). */
+  attributes: Record<string, string | number | boolean | null>;
   /** Opened keys; empty when the operation needs none (delete). */
   secrets: Record<string, unknown>;
 }
@@ -51,6 +53,8 @@ export interface DeviceProvisioner {
   readonly registrationSchema: z.ZodType<DeviceRegistration>;
   /** The network-specific fields `PATCH /api/devices/{id}` accepts, as a patch of the device's settings. */
   readonly settingsPatchSchema: z.ZodType<Record<string, unknown>>;
+  /** Its devices carry the bridge's attributes (ChirpStack tags): a change to them is pushed like name and active. */
+  readonly attributesInNetwork?: boolean;
   /** What the connection lacks to provision devices (a credential, a device type), or null. */
   missingSettings(connectionSettings: Record<string, unknown>): string | null;
   /** Network-specific fields of a device in API answers (e.g. `sigfoxId`, TTS `deviceId`). */

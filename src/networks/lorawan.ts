@@ -32,3 +32,31 @@ export function joinEuiOf(input: { joinEui?: string; appEui?: string }, ctx: z.R
   }
   return joinEui;
 }
+
+/** The keys of a LoRaWAN 1.0.x ABP registration (TTS, ChirpStack). */
+export const abpFields = {
+  devAddr: devAddrSchema.optional(),
+  nwkSKey: aesKeySchema.optional(),
+  appSKey: aesKeySchema.optional(),
+};
+
+/**
+ * ABP when any of its keys is given (then all three are required, and the OTAA fields are out of
+ * place), else OTAA (then appKey is required); each problem is an issue on its field.
+ */
+export function activationOf(
+  input: { devAddr?: string; nwkSKey?: string; appSKey?: string; appKey?: string; joinEui?: string; appEui?: string },
+  ctx: z.RefinementCtx,
+): 'abp' | 'otaa' {
+  if (input.devAddr !== undefined || input.nwkSKey !== undefined || input.appSKey !== undefined) {
+    for (const field of ['devAddr', 'nwkSKey', 'appSKey'] as const) {
+      if (!input[field]) ctx.addIssue({ code: 'custom', path: [field], message: 'is required for ABP (devAddr, nwkSKey and appSKey)' });
+    }
+    for (const field of ['appKey', 'joinEui', 'appEui'] as const) {
+      if (input[field]) ctx.addIssue({ code: 'custom', path: [field], message: 'is for OTAA; an ABP device has devAddr, nwkSKey and appSKey' });
+    }
+    return 'abp';
+  }
+  if (!input.appKey) ctx.addIssue({ code: 'custom', path: ['appKey'], message: 'is required for OTAA: 32 hex digits (or give devAddr, nwkSKey and appSKey for ABP)' });
+  return 'otaa';
+}

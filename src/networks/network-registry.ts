@@ -1,4 +1,4 @@
-import { Global, Injectable, Module, NotFoundException } from '@nestjs/common';
+import { BadRequestException, Global, Injectable, Module, NotFoundException } from '@nestjs/common';
 import type { Network } from '../events/normalized-event';
 import type { NetworkAdapter } from './network-adapter';
 
@@ -20,6 +20,13 @@ export class NetworkRegistry {
   /** A device id as a user wrote it → the device's `externalId` on that network (upper case when the network is not known). */
   canonicalExternalId(network: Network | undefined, externalId: string): string {
     return (network && this.get(network).canonicalExternalId?.(externalId)) || externalId.toUpperCase();
+  }
+
+  /** A network named in a request (a filter, a webhook's networks): 400 when no module registered it. */
+  requireKnown(networks: readonly string[] | string | undefined, field = 'network'): void {
+    for (const network of [networks ?? []].flat()) {
+      if (!this.has(network)) throw new BadRequestException(`${field}: unknown network "${network}" (one of ${this.networks().join(', ')})`);
+    }
   }
 
   has(network: string): boolean {

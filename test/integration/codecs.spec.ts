@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import heliumUplink from '../fixtures/helium-uplink.json';
+import { upEvent } from '../fakes/chirpstack-events';
 import { FakeTts, TTS_API_KEY } from '../fakes/fake-tts';
 import { TestBridge } from '../support/bridge';
 import { TEST_MQTT_URL } from '../support/env';
@@ -22,6 +23,7 @@ function encodeDownlink(input) {
   if (typeof input.data.interval !== 'number') return { errors: ['data.interval must be a number of minutes'] };
   return { bytes: [0x01, input.data.interval >> 8, input.data.interval & 0xff], fPort: 10 };
 }`;
+const CS_APP = '1f5ea8d6-0e6c-4ec5-9a2b-6a9b0f1c2d3e';
 const OTHER_SCRIPT = 'function decodeUplink(input) { return { data: { device: "own", length: input.bytes.length } } }';
 
 const HOSTILE: Record<string, string> = {
@@ -43,7 +45,7 @@ describe('payload codecs (SPEC §9)', () => {
   const tts = new FakeTts();
   const run = randomBytes(3).toString('hex');
   const th = `th-${run}`;
-  const conn = { helium: `helium-codec-${run}`, tts: `tts-codec-${run}`, sigfox: `sigfox-codec-${run}`, plain: `helium-plain-${run}` };
+  const conn = { helium: `helium-codec-${run}`, tts: `tts-codec-${run}`, sigfox: `sigfox-codec-${run}`, chirpstack: `cs-codec-${run}`, plain: `helium-plain-${run}` };
   const tokens: Record<string, string> = {};
 
   const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> => {
@@ -84,6 +86,9 @@ describe('payload codecs (SPEC §9)', () => {
     tokens.helium = (await bridge.createConnection({ id: conn.helium, network: 'helium', settings: { codecId: th } })).ingestToken;
     tokens.plain = (await bridge.createConnection({ id: conn.plain, network: 'helium' })).ingestToken;
     tokens.sigfox = (await bridge.createConnection({ id: conn.sigfox, network: 'sigfox', settings: { codecId: th } })).ingestToken;
+    tokens.chirpstack = (
+      await bridge.createConnection({ id: conn.chirpstack, network: 'chirpstack', settings: { apiUrl: 'http://127.0.0.1:1', applicationId: CS_APP, codecId: th } })
+    ).ingestToken;
     tokens.tts = (
       await bridge.createConnection({
         id: conn.tts,
@@ -225,6 +230,31 @@ describe('payload codecs (SPEC §9)', () => {
       const device = `5${randomBytes(3).toString('hex').slice(1).toUpperCase()}`;
       await ingest('sigfox', '/data', { device, time: Math.floor(Date.now() / 1000), data: '00eb32', seqNumber: 12, ack: false });
       expect((await latestUplink('sigfox', device)).uplink).toMatchObject({ port: null, decoded: { temperature: 23.5, humidity: 50, fPort: 1 }, decodeErrors: [] });
+    });
+
+    it("decodes a ChirpStack uplink without an object, and keeps ChirpStack's own object", async () => {
+      const externalId = randomEui();
+      const up = (object?: Json) =>
+        upEvent({
+          device: { devEui: externalId, applicationId: CS_APP },
+          time: { date: new Date('2026-12-01T10:00:00.250Z') },
+          fCnt: Math.floor(Math.random() * 60000),
+          fPort: 7,
+          data: Buffer.from('00eb32', 'hex'),
+          gateways: [{ gatewayId: '0016c001ff10a235', rssi: -80, snr: 7 }],
+          frequency: 868100000,
+          object,
+        }).json();
+      await ingest('chirpstack', '?event=up', up());
+      expect((await latestUplink('chirpstack', externalId)).uplink).toMatchObject({
+        port: 7,
+        decoded: { temperature: 23.5, humidity: 50, fPort: 7, at: '2026-12-01T10:00:00.250Z' },
+        decodeErrors: [],
+      });
+      await ingest('chirpstack', '?event=up', up({ fromChirpStack: true }));
+      const kept = (await latestUplink('chirpstack', externalId)).uplink;
+      expect(kept.decoded).toEqual({ fromChirpStack: true });
+      expect(kept).not.toHaveProperty('decodeErrors');
     });
 
     it("keeps the network's own decoded payload, unless codecOverrides", async () => {

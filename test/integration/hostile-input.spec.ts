@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import heliumUplink from '../fixtures/helium-uplink.json';
+import chirpstackSamples from '../fixtures/chirpstack-samples.json';
 import ttsSamples from '../fixtures/tts-samples.json';
 import { TestBridge } from '../support/bridge';
 import { TEST_API_KEY } from '../support/env';
@@ -43,7 +44,7 @@ describe('hostile input', () => {
   let bridge: TestBridge;
   const tokens: Record<string, string> = {};
   const suffix = randomBytes(3).toString('hex');
-  const ids = { helium: `hostile-h-${suffix}`, sigfox: `hostile-s-${suffix}`, tts: `hostile-t-${suffix}` };
+  const ids = { helium: `hostile-h-${suffix}`, sigfox: `hostile-s-${suffix}`, tts: `hostile-t-${suffix}`, chirpstack: `hostile-c-${suffix}` };
   const serverErrors: string[] = [];
   let requests = 0;
 
@@ -52,6 +53,9 @@ describe('hostile input', () => {
     tokens.helium = (await bridge.createConnection({ id: ids.helium, network: 'helium' })).ingestToken;
     tokens.sigfox = (await bridge.createConnection({ id: ids.sigfox, network: 'sigfox' })).ingestToken;
     tokens.tts = (await bridge.createConnection({ id: ids.tts, network: 'tts', settings: { baseUrl: 'https://eu1.cloud.thethings.network', applicationId: 'app1' } })).ingestToken;
+    tokens.chirpstack = (
+      await bridge.createConnection({ id: ids.chirpstack, network: 'chirpstack', settings: { apiUrl: 'http://127.0.0.1:1', applicationId: '17c82e96-be03-4f38-aef3-f83d48582d97' } })
+    ).ingestToken;
   });
 
   afterAll(async () => {
@@ -72,6 +76,7 @@ describe('hostile input', () => {
     { path: `/ingest/sigfox/${ids.sigfox}/service`, token: tokens.sigfox, base: { device: '1A2B3C', time: 1700000000, temp: 21.5, batt: 3.2 } },
     { path: `/ingest/sigfox/${ids.sigfox}/error`, token: tokens.sigfox, base: { device: '1A2B3C', time: 1700000000, info: 'lost' } },
     { path: `/ingest/tts/${ids.tts}`, token: tokens.tts, base: ttsWebhookBody as Record<string, unknown> },
+    { path: `/ingest/chirpstack/${ids.chirpstack}?event=up`, token: tokens.chirpstack, base: chirpstackSamples['capture:up:helium-thingsix'].body as Record<string, unknown> },
   ];
 
   it('answers random JSON on every ingest endpoint with 2xx or 4xx', async () => {
@@ -84,7 +89,7 @@ describe('hostile input', () => {
         { numRuns: RUNS },
       );
     }
-  });
+  }, 120_000);
 
   it('answers mutated real bodies with 2xx or 4xx', async () => {
     for (const target of ingestTargets()) {
@@ -96,10 +101,10 @@ describe('hostile input', () => {
         { numRuns: RUNS },
       );
     }
-  });
+  }, 120_000);
 
   it('answers random bytes, encodings and content types with 4xx or 2xx', async () => {
-    const contentType = fc.constantFrom('application/json', 'application/x-www-form-urlencoded', 'text/plain', 'application/xml', 'multipart/form-data; boundary=x', 'application/json; charset=latin1', '');
+    const contentType = fc.constantFrom('application/json', 'application/x-www-form-urlencoded', 'application/octet-stream', 'text/plain', 'application/xml', 'multipart/form-data; boundary=x', 'application/json; charset=latin1', '');
     const bytes = fc.oneof(
       fc.uint8Array({ maxLength: 2048 }).map((a) => Buffer.from(a)),
       fc.constant(Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0xc3, 0x28, 0x22, 0x7d])), // invalid UTF-8 in a string

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { pageQuerySchema } from '../../common/pagination';
 import { connectionIdSchema } from '../../connections/connection.schema';
-import { EVENT_TYPES, NETWORKS } from '../../events/normalized-event';
+import { EVENT_TYPES, networkNameSchema } from '../../events/normalized-event';
 
 /** `*` subscribes to every event type, including types added later. */
 export const ALL_EVENTS = '*';
@@ -21,7 +21,7 @@ const webhookFields = {
     'must name at least one event type (or "*")',
   ),
   /** Empty: every network. */
-  networks: uniqueList(z.enum(NETWORKS), NETWORKS.length),
+  networks: uniqueList(networkNameSchema, 32),
   /** Empty: every connection. Not checked against existing connections: one may be created later. */
   connectionIds: uniqueList(connectionIdSchema, 1000),
   includeRaw: z.boolean(),

@@ -6,6 +6,7 @@ import { uuid7 } from '../../common/uuid7';
 import { Settings } from '../../config/settings';
 import { PrismaService } from '../../database/prisma.service';
 import { Webhook, WebhookDelivery } from '../../generated/prisma/client';
+import { NetworkRegistry } from '../../networks/network-registry';
 import { CreateWebhookInput, DeliveriesQuery, RotateSecretInput, UpdateWebhookInput } from './webhook.schema';
 import { isPrivateLiteralHost } from './webhook-http';
 import { WebhookDispatcher } from './webhook-dispatcher.service';
@@ -24,10 +25,12 @@ export class WebhooksService {
     private readonly queue: WebhookQueue,
     private readonly config: ConfigService<Settings, true>,
     private readonly dispatcher: WebhookDispatcher,
+    private readonly networks: NetworkRegistry,
   ) {}
 
   async create(input: CreateWebhookInput): Promise<WebhookView & { secret: string }> {
     this.checkUrl(input.url);
+    this.networks.requireKnown(input.networks, 'networks');
     const secret = newWebhookSecret();
     const row = await this.prisma.webhook.create({ data: { id: uuid7(), ...input, secret: this.secrets.seal({ secret }) } });
     this.dispatcher.invalidate();
@@ -52,6 +55,7 @@ export class WebhooksService {
   async update(id: string, input: UpdateWebhookInput): Promise<WebhookView> {
     await this.findRow(id);
     if (input.url) this.checkUrl(input.url);
+    this.networks.requireKnown(input.networks, 'networks');
     const row = await this.prisma.webhook.update({ where: { id }, data: input });
     this.dispatcher.invalidate();
     return present(row);

@@ -6,18 +6,18 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { OpenConnection } from '../../connections/connections.service';
 import { ConnectionsService } from '../../connections/connections.service';
-import { SecretBox } from '../../common/secret-box';
+import { RedisLease } from '../../common/redis-lease';
+import { SerialRunner } from '../../common/serial-runner';
 import { Settings } from '../../config/settings';
 import { PrismaService } from '../../database/prisma.service';
 import { RedisService } from '../../database/redis.service';
 import type { Connection } from '../../generated/prisma/client';
 import { IngestService } from '../../ingest/ingest.service';
-import { StreamLease } from './stream-lease';
 import { GAVE_UP_STATES, TtsStreamConsumer, writeStreamState } from './tts-stream.consumer';
 
 interface HeldStream {
   consumer: TtsStreamConsumer;
-  lease: StreamLease;
+  lease: RedisLease;
   /** The settings the consumer was started with; another value means the connection was updated. */
   fingerprint: string;
 }
@@ -40,14 +40,14 @@ export class TtsStreamService implements OnApplicationBootstrap, OnModuleDestroy
   /** Connections whose secrets this instance cannot open, by fingerprint: warned about once. */
   private readonly unreadable = new Set<string>();
   private reconcileTimer?: NodeJS.Timeout;
-  private reconciling?: Promise<void>;
-  private reconcileAgain = false;
-  private closed = false;
+  private readonly reconciler = new SerialRunner(
+    () => this.reconcile(),
+    (error) => this.logger.warn(`TTS streams: reconcile failed: ${error.message}`),
+  );
 
   constructor(
     private readonly config: ConfigService<Settings, true>,
     private readonly connections: ConnectionsService,
-    private readonly secrets: SecretBox,
     private readonly prisma: PrismaService,
     private readonly redis: RedisService,
     private readonly ingest: IngestService,
@@ -55,34 +55,15 @@ export class TtsStreamService implements OnApplicationBootstrap, OnModuleDestroy
 
   onApplicationBootstrap(): void {
     if (this.config.get('BRIDGE_ROLE', { infer: true }) === 'api') return;
-    this.connections.onChange(() => this.reconcileSoon());
-    this.reconcileTimer = setInterval(() => this.reconcileSoon(), this.config.get('TTS_STREAM_LEASE_MS', { infer: true }) / 2);
-    this.reconcileSoon();
+    this.connections.onChange(() => this.reconciler.soon());
+    this.reconcileTimer = setInterval(() => this.reconciler.soon(), this.config.get('TTS_STREAM_LEASE_MS', { infer: true }) / 2);
+    this.reconciler.soon();
   }
 
   async onModuleDestroy(): Promise<void> {
-    this.closed = true;
     clearInterval(this.reconcileTimer);
-    await this.reconciling;
+    await this.reconciler.close();
     await Promise.all([...this.held.keys()].map((id) => this.stop(id, 'shutdown')));
-  }
-
-  /** One reconcile at a time; asked for during one, it runs once more right after. */
-  private reconcileSoon(): void {
-    if (this.closed) return;
-    if (this.reconciling) {
-      this.reconcileAgain = true;
-      return;
-    }
-    this.reconciling = this.reconcile()
-      .catch((error: Error) => this.logger.warn(`TTS streams: reconcile failed: ${error.message}`))
-      .finally(() => {
-        this.reconciling = undefined;
-        if (this.reconcileAgain) {
-          this.reconcileAgain = false;
-          this.reconcileSoon();
-        }
-      });
   }
 
   /** Stops the streams no longer wanted or changed, and starts those wanted whose lease is free. */
@@ -98,7 +79,7 @@ export class TtsStreamService implements OnApplicationBootstrap, OnModuleDestroy
       else if (!stream.consumer.running) await this.stop(id, 'gave-up');
     }
     for (const row of wanted.values()) {
-      if (this.closed) return;
+      if (this.reconciler.closed) return;
       if (!this.held.has(row.id)) await this.tryStart(row);
     }
   }
@@ -106,7 +87,7 @@ export class TtsStreamService implements OnApplicationBootstrap, OnModuleDestroy
   private async tryStart(row: Connection): Promise<void> {
     const connection = this.open(row);
     if (!connection) return;
-    const lease = new StreamLease(
+    const lease = new RedisLease(
       this.redis.client,
       `${this.config.get('REDIS_PREFIX', { infer: true })}:tts-stream:${row.id}`,
       this.leaseToken,
@@ -129,7 +110,7 @@ export class TtsStreamService implements OnApplicationBootstrap, OnModuleDestroy
       { idleTimeoutMs: this.config.get('TTS_STREAM_IDLE_TIMEOUT_MS', { infer: true }), userAgent: this.userAgent },
     );
     this.held.set(row.id, { consumer, lease, fingerprint: fingerprint(row) });
-    consumer.start(() => this.reconcileSoon());
+    consumer.start(() => this.reconciler.soon());
   }
 
   private async stop(id: string, reason: StopReason): Promise<void> {
@@ -149,14 +130,8 @@ export class TtsStreamService implements OnApplicationBootstrap, OnModuleDestroy
   /** The connection with its API key; null when its secrets were sealed with another SECRETS_KEY. */
   private open(row: Connection): OpenConnection | null {
     try {
-      const connection: OpenConnection = {
-        id: row.id,
-        network: 'tts',
-        name: row.name,
-        // Read here rather than through ConnectionsService.open: its cache may lag another instance's update.
-        settings: { ...(row.settings as Record<string, unknown>), ...this.secrets.open(row.secrets) },
-        ingestTokenHash: row.ingestTokenHash,
-      };
+      // From the row just read rather than ConnectionsService.open: its cache may lag another instance's update.
+      const connection = this.connections.openRow(row);
       this.unreadable.delete(fingerprint(row));
       return connection;
     } catch (error) {

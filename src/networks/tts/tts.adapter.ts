@@ -41,4 +41,9 @@ export class TtsAdapter implements NetworkAdapter {
   ingestPaths(connectionId: string) {
     return { webhook: `/ingest/tts/${connectionId}` };
   }
+
+  /** Shown for every TTS connection: `stopped` says that stream is off. */
+  hasStream(): boolean {
+    return true;
+  }
 }

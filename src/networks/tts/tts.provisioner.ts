@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { z } from 'zod';
 import { DeviceProvisioner, DeviceRegistration, NetworkDevice, noSettingsPatch, ProvisionedDevice, required } from '../device-provisioner';
 import { NetworkError } from '../http-client';
-import { aesKeySchema, devAddrSchema, euiSchema, joinEuiOf } from '../lorawan';
+import { abpFields, activationOf, aesKeySchema, euiSchema, joinEuiOf } from '../lorawan';
 import { REGISTRY_NAMES, SetEndDeviceRequest, TtsApiClient, TtsRegistry } from './tts-api.client';
 
 const TTS_ID = /^[a-z0-9](?:[-]?[a-z0-9]){2,35}$/;
@@ -35,21 +35,12 @@ const registrationSchema: z.ZodType<DeviceRegistration> = z
     joinEui: euiSchema.optional(),
     appEui: euiSchema.optional(),
     appKey: aesKeySchema.optional(),
-    devAddr: devAddrSchema.optional(),
-    nwkSKey: aesKeySchema.optional(),
-    appSKey: aesKeySchema.optional(),
+    ...abpFields,
   })
   .strict()
   .transform((input, ctx): DeviceRegistration => {
     const deviceId = input.deviceId ?? `eui-${input.devEui.toLowerCase()}`;
-    const abp = input.devAddr !== undefined || input.nwkSKey !== undefined || input.appSKey !== undefined;
-    if (abp) {
-      for (const field of ['devAddr', 'nwkSKey', 'appSKey'] as const) {
-        if (!input[field]) ctx.addIssue({ code: 'custom', path: [field], message: 'is required for ABP (devAddr, nwkSKey and appSKey)' });
-      }
-      for (const field of ['appKey', 'joinEui', 'appEui'] as const) {
-        if (input[field]) ctx.addIssue({ code: 'custom', path: [field], message: 'is for OTAA; an ABP device has devAddr, nwkSKey and appSKey' });
-      }
+    if (activationOf(input, ctx) === 'abp') {
       return {
         externalId: input.devEui,
         devEui: input.devEui,
@@ -58,7 +49,6 @@ const registrationSchema: z.ZodType<DeviceRegistration> = z
         secrets: { nwkSKey: input.nwkSKey ?? '', appSKey: input.appSKey ?? '' },
       };
     }
-    if (!input.appKey) ctx.addIssue({ code: 'custom', path: ['appKey'], message: 'is required for OTAA: 32 hex digits (or give devAddr, nwkSKey and appSKey for ABP)' });
     return {
       externalId: input.devEui,
       devEui: input.devEui,

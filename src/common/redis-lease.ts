@@ -6,12 +6,12 @@ const RENEW_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis
 const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
 /**
- * A Redis lease that makes one bridge instance the consumer of one TTS stream. The holder renews it
- * every third of its lifetime; an instance that dies stops renewing and another takes over once it
- * expires. While Redis cannot be reached the holder keeps its lease only as long as it was last
+ * A Redis lease that makes one bridge instance the only holder of something (the consumer of one
+ * TTS stream, one ChirpStack MQTT client id). The holder renews it every third of its lifetime; an
+ * instance that dies stops renewing and another takes over once it expires. While Redis cannot be reached the holder keeps its lease only as long as it was last
  * known valid, so that two instances never consume after the first one's lease ran out.
  */
-export class StreamLease {
+export class RedisLease {
   private renewTimer?: NodeJS.Timeout;
   /** Date.now() until which the lease is known to be this instance's. */
   private validUntil = 0;
