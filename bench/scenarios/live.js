@@ -66,7 +66,8 @@ module.exports = {
       return [
         { measure: `live: request → SSE p50 (${RATE}/s, api + worker)`, value: lib.percentile(delays, 50), unit: 'ms', target: null, met: null },
         { measure: 'live: request → SSE p99', value: lib.percentile(delays, 99), unit: 'ms', target: 1000, met: lib.percentile(delays, 99) <= 1000 },
-        { measure: 'live: events on the stream / delivered on MQTT', value: `${delays.length} / ${withLive.delivered}`, unit: '', target: null, met: delays.length === withLive.delivered },
+        // The reader is open a little before and after the phase, so it also sees the previous phase's last events.
+        { measure: "live: events on the stream / the phase's MQTT deliveries", value: `${delays.length} / ${withLive.delivered}`, unit: '', target: 'at least all', met: delays.length >= withLive.delivered },
         { measure: 'live: MQTT p99 without live clients', value: lib.round(without.p99Ms), unit: 'ms', target: null, met: null },
         // Informational: on a shared 2-core machine the two phases differ by more than the live stream costs.
         { measure: 'live: MQTT p99 with a reading and a stalled live client', value: lib.round(withLive.p99Ms), unit: 'ms', target: null, met: null },
