@@ -87,6 +87,20 @@ export class EventPartitions implements OnApplicationBootstrap, OnModuleDestroy 
     }
   }
 
+  /** Retention never drops what fan-out still owes: an unpublished event (broker or workers down for longer than the retention) or a pending delivery. */
+  private async stillOwed(client: PoolClient, week: string): Promise<boolean> {
+    for (const [table, owed] of [['events', 'published_at IS NULL'], ['webhook_deliveries', "status = 'pending'"]]) {
+      const { rows } = await client.query<{ owed: boolean | null }>(
+        `SELECT CASE WHEN to_regclass($1) IS NULL THEN false ELSE null END AS owed`,
+        [`${table}${week}`],
+      );
+      if (rows[0].owed === false) continue;
+      const found = await client.query<{ owed: boolean }>(`SELECT EXISTS (SELECT 1 FROM "${table}${week}" WHERE ${owed}) AS owed`);
+      if (found.rows[0].owed) return true;
+    }
+    return false;
+  }
+
   /** A week goes once all of it is older than `cutoff`; a partition still locked by a reader is left for the next round. */
   private async dropExpired(client: PoolClient, cutoff: Date, report: MaintenanceReport): Promise<void> {
     for (const { table } of PARTITIONED) {
@@ -97,6 +111,11 @@ export class EventPartitions implements OnApplicationBootstrap, OnModuleDestroy 
       );
       for (const { name } of rows) {
         if (weekStartOf(name).getTime() + WEEK_MS > cutoff.getTime()) continue;
+        const week = name.slice(table.length);
+        if (await this.stillOwed(client, week)) {
+          this.logger.warn(`retention: ${name} kept: events of that week are not all published, or deliveries still pending`);
+          continue;
+        }
         try {
           await inTransaction(client, () => client.query(`DROP TABLE "${name}"`));
           report.dropped.push(name);
