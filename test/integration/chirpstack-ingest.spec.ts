@@ -149,6 +149,12 @@ describe('ChirpStack HTTP integration → Postgres → MQTT', () => {
       ['a DevEUI that is not 16 hex', () => post('up', { ...good.json(), deviceInfo: { devEui: devEui.slice(1) } }), /deviceInfo\.devEui: Invalid DevEUI/],
       ['a time that does not parse', () => post('up', { ...good.json(), time: 'yesterday' }), /time/],
       ['malformed JSON', () => post('up', '{"deduplicationId": '), /json/i],
+      [
+        'a NUL in a Protobuf string, which Postgres cannot store',
+        () =>
+          post('up', upEvent({ device: { devEui, applicationId, deviceName: 'bad\u0000name' }, time: { date: new Date() }, fCnt: 2, fPort: 1, data: Buffer.from('01', 'hex'), gateways: [], frequency: 868100000 }).protobuf(), 'application/octet-stream'),
+        /NUL characters/,
+      ],
       ['an id far too long to be an identity', () => post('up', { ...good.json(), deduplicationId: 'x'.repeat(5000) }), /deduplicationId: Too long/],
     ];
     for (const [name, send, message] of cases) {

@@ -1,3 +1,4 @@
+import { unstorableText } from '../../common/storable-text';
 import { describeIssues } from '../../common/validation';
 import { mapChirpstackEvent, MappedChirpstackEvent } from './chirpstack.mapper';
 import { protobufEventToJson, UndecodableProtobufError } from './chirpstack-protobuf';
@@ -39,6 +40,9 @@ export function readChirpstackEvent(type: unknown, body: unknown): MappedChirpst
     }
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UnreadableChirpstackEvent(`body: expected a ChirpStack ${type} event (a JSON object)`);
+  // The HTTP edge checks JSON bodies; Protobuf strings and MQTT messages are checked here.
+  const unstorable = unstorableText(json);
+  if (unstorable) throw new UnreadableChirpstackEvent(`body: ${unstorable}`);
   const foreign = foreignFieldOf(type, json as Record<string, unknown>);
   if (foreign) {
     throw new UnreadableChirpstackEvent(`body: "${foreign.field}" belongs to ${foreign.belongsTo} events: this is not a ${type} event (check ?event=)`);
