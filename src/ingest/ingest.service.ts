@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnModuleInit, ServiceUnavailableException } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { settleWithin } from '../common/settle-within';
-import { isPostgresUnavailable } from '../common/unavailable';
+import { isUnavailable } from '../common/unavailable';
 import { uuid7 } from '../common/uuid7';
 import { Settings } from '../config/settings';
 import { ConnectionsService, OpenConnection } from '../connections/connections.service';
@@ -85,7 +85,8 @@ export class IngestService implements OnModuleInit {
     const tryStore = async () => {
       const outcome = await settleWithin(this.storeAndFanOut(connection, events, context, receivedAt, ids), this.storeTimeoutMs);
       if (outcome.kind === 'done') return outcome.value;
-      if (outcome.kind === 'failed' && !isPostgresUnavailable(outcome.error)) throw outcome.error;
+      // Postgres, or Redis (which an interceptor may need), out of reach: the journal keeps the event.
+      if (outcome.kind === 'failed' && !isUnavailable(outcome.error)) throw outcome.error;
       // Timed out, the store may still commit: a journaled copy then merges into it on replay.
       this.logger.debug(`${connection.id}: Postgres did not store ${events.length} event(s): ${outcome.kind === 'failed' ? (outcome.error as Error).message : 'too slow'}`);
       return null;
@@ -133,7 +134,7 @@ export class IngestService implements OnModuleInit {
       await this.storeAndFanOut(connection, record.events, record.context ?? {}, new Date(record.receivedAt), record.ids);
       return 'done';
     } catch (error) {
-      if (isPostgresUnavailable(error)) return 'retry';
+      if (isUnavailable(error)) return 'retry';
       throw error;
     }
   }
