@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { createHash } from 'node:crypto';
 import { uuid7 } from '../common/uuid7';
 import { Settings } from '../config/settings';
 import { PrismaService } from '../database/prisma.service';
@@ -10,11 +9,9 @@ import { deviceStateOf } from '../devices/device-state';
 import { Event } from '../generated/prisma/client';
 import type { OpenConnection } from '../connections/connections.service';
 import { EventBatchWriter, EventRow, isForeignKeyViolation } from './event-batch-writer';
-import { EventCursor } from './event-cursor';
 import { IncomingEvent, NormalizedEvent, Radio } from './normalized-event';
 import { mergeRadio } from './radio';
-
-type EventBody = Omit<NormalizedEvent, 'id' | 'type' | 'network' | 'connectionId' | 'time' | 'receivedAt' | 'raw'>;
+import { EventBody, fromRawRow, normalized, RawEventRow } from './event-rows';
 
 export interface StoredEvent {
   id: string;
@@ -26,33 +23,9 @@ export interface StoredEvent {
   event?: NormalizedEvent;
 }
 
-export interface EventFilter {
-  type?: string;
-  network?: string;
-  connectionId?: string;
-  externalId?: string;
-  deviceId?: string;
-  /** An event id: only older events. */
-  before?: string;
-  from?: Date;
-  to?: Date;
-}
-
 /** Device-specific side data an ingest brings along (Helium's downlink URL). */
 export interface IngestContext {
   downlinkUrl?: string | null;
-}
-
-/** Columns of the fan-out read, as plain pg returns them. */
-interface RawEventRow {
-  id: string;
-  connection_id: string;
-  network: string;
-  type: string;
-  time: Date;
-  received_at: Date;
-  body: EventBody;
-  raw: unknown;
 }
 
 /**
@@ -62,7 +35,6 @@ interface RawEventRow {
 @Injectable()
 export class EventStore {
   private readonly writer: EventBatchWriter;
-  private readonly retentionMs: number;
 
   constructor(
     private readonly prisma: PrismaService,
@@ -71,12 +43,6 @@ export class EventStore {
     config: ConfigService<Settings, true>,
   ) {
     this.writer = new EventBatchWriter(prisma.pool, config.get('EVENT_IDENTITY_TTL_HOURS', { infer: true }) * 3600_000);
-    this.retentionMs = config.get('EVENTS_RETENTION_DAYS', { infer: true }) * 86_400_000;
-  }
-
-  /** History never shows what retention removes, even before the worker has dropped it. */
-  private keptSince(): Date | undefined {
-    return this.retentionMs > 0 ? new Date(Date.now() - this.retentionMs) : undefined;
   }
 
   /**
@@ -130,32 +96,6 @@ export class EventStore {
       values: [ids],
     });
     return result.rows.map(fromRawRow);
-  }
-
-  /**
-   * History, newest first. Plain pg: a page of 100 events with their raw bodies took Prisma
-   * ~40 ms to map, the query itself well under 1 ms on its (device_id, id) index.
-   */
-  async findPage(filter: EventFilter, limit: number): Promise<NormalizedEvent[]> {
-    const { where, values } = whereClause(filter, this.keptSince());
-    values.push(limit);
-    const text = `SELECT id, connection_id, network, type, time, received_at, body, raw FROM events ${where} ORDER BY id DESC LIMIT $${values.length}`;
-    // Named, so each combination of filters is planned once per connection (planning was ~1 ms of
-    // a ~9 ms page); hashed, as Postgres cuts statement names at 63 bytes.
-    const name = `history-page-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
-    const result = await this.prisma.pool.query<RawEventRow>({ name, text, values });
-    return result.rows.map(fromRawRow);
-  }
-
-  /**
-   * Every event matching `filter`, oldest first, read through a server-side cursor (export). Its
-   * `raw` is the stored JSON as text, or null without `withRawText`: parsing it only to print it
-   * again was most of an export's garbage.
-   */
-  openCursor(filter: Omit<EventFilter, 'before'>, withRawText: boolean): Promise<EventCursor> {
-    const { where, values } = whereClause(filter, this.keptSince());
-    const columns = `id, connection_id, network, type, time, received_at, body, ${withRawText ? 'raw::text AS raw' : 'NULL AS raw'}`;
-    return EventCursor.open(this.prisma.pool, `SELECT ${columns} FROM events ${where} ORDER BY id`, values, fromRawRow);
   }
 
   async markPublished(ids: string[]): Promise<void> {
@@ -263,48 +203,6 @@ function fromRow(row: EventRow): NormalizedEvent {
   return normalized(row.id, row.type, row.network, row.connection_id, row.time, row.received_at, row.body as EventBody, row.raw);
 }
 
-function whereClause(filter: EventFilter, keptSince: Date | undefined): { where: string; values: unknown[] } {
-  const conditions: string[] = [];
-  const values: unknown[] = [];
-  const where = (sql: string, value: unknown) => {
-    if (value === undefined) return;
-    values.push(value);
-    conditions.push(sql.replace('?', `$${values.length}`));
-  };
-  where('type = ?', filter.type);
-  where('network = ?', filter.network);
-  where('connection_id = ?', filter.connectionId);
-  where('external_id = ?', filter.externalId);
-  where('device_id = ?::uuid', filter.deviceId);
-  where('id < ?::uuid', filter.before);
-  where('time >= ?', filter.from);
-  where('time < ?', filter.to);
-  where('time >= ?', keptSince);
-  return { where: conditions.length ? `WHERE ${conditions.join(' AND ')}` : '', values };
-}
-
-function fromRawRow(row: RawEventRow): NormalizedEvent {
-  return normalized(row.id, row.type, row.network, row.connection_id, row.time, row.received_at, row.body, row.raw);
-}
-
 export function toNormalizedEvent(row: Event): NormalizedEvent {
   return normalized(row.id, row.type, row.network, row.connectionId, row.time, row.receivedAt, row.body as unknown as EventBody, row.raw);
-}
-
-function normalized(id: string, type: string, network: string, connectionId: string, time: Date, receivedAt: Date, body: EventBody, raw: unknown): NormalizedEvent {
-  return {
-    id,
-    type: type as NormalizedEvent['type'],
-    network: network as NormalizedEvent['network'],
-    connectionId,
-    device: body.device,
-    time: time.toISOString(),
-    receivedAt: receivedAt.toISOString(),
-    uplink: body.uplink,
-    radio: body.radio,
-    status: body.status,
-    ack: body.ack,
-    location: body.location,
-    raw,
-  };
 }

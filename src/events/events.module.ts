@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { DevicesModule } from '../devices/devices.module';
+import { EventHistory } from './event-history.service';
 import { EventPartitions } from './event-partitions.service';
 import { EventStore } from './event-store.service';
 import { HistoryController } from './history.controller';
@@ -9,7 +10,7 @@ import { IdentitySweeper } from './identity-sweeper.service';
 @Module({
   imports: [DevicesModule],
   controllers: [HistoryController],
-  providers: [EventStore, EventPartitions, HistoryService, IdentitySweeper],
+  providers: [EventStore, EventHistory, EventPartitions, HistoryService, IdentitySweeper],
   exports: [EventStore],
 })
 export class EventsModule {}

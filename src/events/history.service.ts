@@ -5,7 +5,7 @@ import { isoTimestamp } from '../common/validation';
 import { PrismaService } from '../database/prisma.service';
 import { NetworkRegistry } from '../networks/network-registry';
 import type { Readable } from 'node:stream';
-import { EventFilter, EventStore } from './event-store.service';
+import { EventFilter, EventHistory } from './event-history.service';
 import { exportStream } from './event-export';
 import { EVENT_TYPES, networkNameSchema, NormalizedEvent } from './normalized-event';
 
@@ -45,7 +45,7 @@ export type ExportQuery = z.infer<typeof exportQuerySchema>;
 export class HistoryService {
   constructor(
     private readonly prisma: PrismaService,
-    private readonly store: EventStore,
+    private readonly events: EventHistory,
     private readonly networks: NetworkRegistry,
   ) {}
 
@@ -53,7 +53,7 @@ export class HistoryService {
 
   /** Newest first; ids are UUIDv7, so id order is arrival order and a stable cursor. */
   async list(query: HistoryQuery): Promise<Page<NormalizedEvent>> {
-    const rows = await this.store.findPage({ ...this.filterOf(query), before: query.cursor }, query.limit + 1);
+    const rows = await this.events.findPage({ ...this.filterOf(query), before: query.cursor }, query.limit + 1);
     const page = rows.slice(0, query.limit);
     return { data: page, nextCursor: rows.length > query.limit ? page[page.length - 1].id : null };
   }
@@ -69,7 +69,7 @@ export class HistoryService {
     }
     this.exportsRunning++;
     try {
-      const stream = exportStream(await this.store.openCursor(this.filterOf(query), query.format === 'ndjson'), query.format);
+      const stream = exportStream(await this.events.openCursor(this.filterOf(query), query.format === 'ndjson'), query.format);
       stream.once('close', () => this.exportsRunning--);
       return stream;
     } catch (error) {
