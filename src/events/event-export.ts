@@ -21,28 +21,40 @@ export function csvField(value: string | number | null | undefined): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
+/**
+ * Spreadsheets run a cell that starts with one of these as a formula (CSV injection): a device
+ * id or a decoded payload comes from the field, not from the operator.
+ */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/** A text cell: a leading `'` when a spreadsheet would read it as a formula (OWASP's advice), then csvField. Numbers never pass here. */
+export function csvText(value: string | null | undefined): string {
+  if (value === null || value === undefined) return '';
+  return csvField(FORMULA_START.test(value) ? `'${value}` : value);
+}
+
 export function csvHeader(): string {
   return `${CSV_COLUMNS.join(',')}\r\n`;
 }
 
-/** One flat row: the uplink and radio fields an analysis needs, `decoded` as JSON. */
+/** One flat row: the uplink and radio fields an analysis needs, `decoded` as JSON; text cells go through csvText, numbers as they are. */
 export function csvRow(event: NormalizedEvent): string {
   const decoded = event.uplink?.decoded;
-  const values = [
-    event.id,
-    event.time,
-    event.network,
-    event.connectionId,
-    event.device.externalId,
-    event.type,
-    event.uplink?.fcnt,
-    event.uplink?.port,
-    event.uplink?.payloadHex,
-    event.radio?.rssi,
-    event.radio?.snr,
-    decoded === null || decoded === undefined ? null : JSON.stringify(decoded),
+  const cells = [
+    csvText(event.id),
+    csvText(event.time),
+    csvText(event.network),
+    csvText(event.connectionId),
+    csvText(event.device.externalId),
+    csvText(event.type),
+    csvField(event.uplink?.fcnt),
+    csvField(event.uplink?.port),
+    csvText(event.uplink?.payloadHex),
+    csvField(event.radio?.rssi),
+    csvField(event.radio?.snr),
+    csvText(decoded === null || decoded === undefined ? null : JSON.stringify(decoded)),
   ];
-  return `${values.map(csvField).join(',')}\r\n`;
+  return `${cells.join(',')}\r\n`;
 }
 
 /** The event as history shows it, `raw` last; the cursor gives `raw` as the stored JSON text. */
