@@ -1,15 +1,19 @@
-import { Controller, Get, Param, ParseUUIDPipe, Query, Res } from '@nestjs/common';
+import { Controller, Get, Header, Param, ParseUUIDPipe, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { parseOrBadRequest } from '../common/validation';
 import { ApiDoc } from '../docs/api-doc.decorator';
 import { EXPORT_CONTENT_TYPES } from './event-export';
 import { exportQuerySchema, historyQuerySchema, HistoryService } from './history.service';
 
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
 @Controller('api')
 export class HistoryController {
   constructor(private readonly history: HistoryService) {}
 
+  // The service answers the page as JSON text (history.service.ts, list).
   @Get('events')
+  @Header('content-type', JSON_CONTENT_TYPE)
   @ApiDoc({ summary: 'Stored events, newest first', query: historyQuerySchema })
   list(@Query() query: unknown) {
     return this.history.list(parseOrBadRequest(historyQuerySchema, query));
@@ -29,6 +33,7 @@ export class HistoryController {
   }
 
   @Get('devices/:id/events')
+  @Header('content-type', JSON_CONTENT_TYPE)
   @ApiDoc({ summary: "A device's stored events, newest first", query: historyQuerySchema })
   listForDevice(@Param('id', new ParseUUIDPipe()) id: string, @Query() query: unknown) {
     return this.history.listForDevice(id, parseOrBadRequest(historyQuerySchema, query));

@@ -1,13 +1,13 @@
 import { HttpException, HttpStatus, Injectable, NotFoundException } from '@nestjs/common';
 import { z } from 'zod';
-import { Page, pageQuerySchema } from '../common/pagination';
+import { pageQuerySchema } from '../common/pagination';
 import { isoTimestamp } from '../common/validation';
 import { PrismaService } from '../database/prisma.service';
 import { NetworkRegistry } from '../networks/network-registry';
 import type { Readable } from 'node:stream';
-import { EventFilter, EventHistory } from './event-history.service';
+import { EventFilter, EventHistory, EventJson } from './event-history.service';
 import { exportStream } from './event-export';
-import { EVENT_TYPES, networkNameSchema, NormalizedEvent } from './normalized-event';
+import { EVENT_TYPES, networkNameSchema } from './normalized-event';
 
 /** The filters of history and export. */
 const eventFilterShape = {
@@ -51,11 +51,12 @@ export class HistoryService {
 
   private exportsRunning = 0;
 
-  /** Newest first; ids are UUIDv7, so id order is arrival order and a stable cursor. */
-  async list(query: HistoryQuery): Promise<Page<NormalizedEvent>> {
-    const rows = await this.events.findPage({ ...this.filterOf(query), before: query.cursor }, query.limit + 1);
-    const page = rows.slice(0, query.limit);
-    return { data: page, nextCursor: rows.length > query.limit ? page[page.length - 1].id : null };
+  /**
+   * A page (`{ data, nextCursor }`, SPEC §8) as JSON text, newest first; ids are UUIDv7, so id
+   * order is arrival order and a stable cursor.
+   */
+  async list(query: HistoryQuery): Promise<string> {
+    return pageJson(await this.events.findPage({ ...this.filterOf(query), before: query.cursor }, query.limit + 1), query.limit);
   }
 
   /**
@@ -93,11 +94,18 @@ export class HistoryService {
   }
 
   /** A device with events exists: only an empty page needs asking whether the device does. */
-  async listForDevice(deviceId: string, query: HistoryQuery): Promise<Page<NormalizedEvent>> {
-    const page = await this.list({ ...query, deviceId });
-    if (page.data.length === 0 && !(await this.prisma.device.findUnique({ where: { id: deviceId }, select: { id: true } }))) {
+  async listForDevice(deviceId: string, query: HistoryQuery): Promise<string> {
+    const events = await this.events.findPage({ ...this.filterOf(query), deviceId, before: query.cursor }, query.limit + 1);
+    if (events.length === 0 && !(await this.prisma.device.findUnique({ where: { id: deviceId }, select: { id: true } }))) {
       throw new NotFoundException(`device "${deviceId}" not found`);
     }
-    return page;
+    return pageJson(events, query.limit);
   }
+}
+
+/** `events` holds one more than a page when there is a next one. */
+function pageJson(events: EventJson[], limit: number): string {
+  const page = events.slice(0, limit);
+  const nextCursor = events.length > limit ? page[page.length - 1].id : null;
+  return `{"data":[${page.map((event) => event.json).join(',')}],"nextCursor":${JSON.stringify(nextCursor)}}`;
 }

@@ -62,9 +62,14 @@ describe('Helium uplinks → Postgres → MQTT', () => {
     });
     expect(Date.parse(published.receivedAt as string)).toBeGreaterThan(Date.now() - 60_000);
 
-    const history = await (await bridge.api('GET', `/api/events?connectionId=${connectionId}`)).json();
+    const page = await bridge.api('GET', `/api/events?connectionId=${connectionId}`);
+    expect(page.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    const history = await page.json();
     expect(history.data).toHaveLength(1);
     expect(history.data[0]).toEqual({ ...published, raw: heliumUplink });
+    // History writes its page from the stored JSON as text: the members in the order MQTT has them, raw last.
+    expect(Object.keys(history.data[0])).toEqual(Object.keys({ ...published, raw: null }));
+    expect(Object.keys(history)).toEqual(['data', 'nextCursor']);
     expect(history.nextCursor).toBeNull();
   });
 
