@@ -1,5 +1,4 @@
 import type { Pool, PoolClient } from 'pg';
-import type { NormalizedEvent } from './normalized-event';
 
 /**
  * A client that stops reading keeps the transaction open, which holds back vacuum and retention:
@@ -11,17 +10,17 @@ const ignore = () => undefined;
 /**
  * A server-side cursor (DECLARE … FETCH in a read-only transaction, on a connection of its own):
  * Postgres keeps the position and the snapshot, the bridge holds one batch at a time, whatever
- * the number of rows.
+ * the number of rows. Each row is handed on as `toItem` makes it (an export's line).
  */
-export class EventCursor {
+export class EventCursor<T> {
   private closed = false;
 
   private constructor(
     private readonly client: PoolClient,
-    private readonly toEvent: (row: never) => NormalizedEvent,
+    private readonly toItem: (row: never) => T,
   ) {}
 
-  static async open<Row>(pool: Pool, query: string, values: unknown[], toEvent: (row: Row) => NormalizedEvent): Promise<EventCursor> {
+  static async open<Row, T>(pool: Pool, query: string, values: unknown[], toItem: (row: Row) => T): Promise<EventCursor<T>> {
     const client = await pool.connect();
     // A session Postgres ends between two FETCHes is reported here; the next FETCH then fails.
     client.on('error', ignore);
@@ -35,13 +34,13 @@ export class EventCursor {
       client.release();
       throw error;
     }
-    return new EventCursor(client, toEvent as (row: never) => NormalizedEvent);
+    return new EventCursor(client, toItem as (row: never) => T);
   }
 
-  /** The next `count` events; fewer (or none) at the end. */
-  async next(count: number): Promise<NormalizedEvent[]> {
+  /** The next `count` rows; fewer (or none) at the end. */
+  async next(count: number): Promise<T[]> {
     const { rows } = await this.client.query(`FETCH ${Math.trunc(count)} FROM event_export`);
-    return rows.map((row) => this.toEvent(row as never));
+    return rows.map((row) => this.toItem(row as never));
   }
 
   /** Ends the transaction and gives the connection back; safe to call more than once. */

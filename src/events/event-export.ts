@@ -57,34 +57,27 @@ export function csvRow(event: NormalizedEvent): string {
   return `${cells.join(',')}\r\n`;
 }
 
-/** The event as history shows it, `raw` last; the cursor gives `raw` as the stored JSON text. */
-export function ndjsonLine(event: NormalizedEvent): string {
-  const { raw, ...rest } = event;
-  return `${JSON.stringify(rest).slice(0, -1)},"raw":${raw as string}}\n`;
-}
-
 /**
- * The export as a pull stream: a batch is fetched only when the client has taken the previous
+ * The export (the cursor's lines, EventHistory.openCursor) as a pull stream: a batch is fetched only when the client has taken the previous
  * one (Readable calls `_read` again once its buffer drains), so a slow client slows the cursor
  * instead of filling memory. A client that goes away destroys the stream, which closes the cursor.
  * An error mid-way (headers already sent) cuts the response short, so the client sees it truncated.
  */
-export function exportStream(cursor: EventCursor, format: ExportFormat): Readable {
-  const line = format === 'csv' ? csvRow : ndjsonLine;
+export function exportStream(cursor: EventCursor<string>, format: ExportFormat): Readable {
   let started = false;
   return new Readable({
     async read() {
       try {
-        const events = await cursor.next(FETCH_ROWS);
+        const lines = await cursor.next(FETCH_ROWS);
         const head = !started && format === 'csv' ? csvHeader() : '';
         started = true;
-        if (events.length === 0) {
+        if (lines.length === 0) {
           await cursor.close();
           if (head) this.push(head);
           this.push(null);
           return;
         }
-        this.push(head + events.map(line).join(''));
+        this.push(head + lines.join(''));
       } catch (error) {
         this.destroy(error as Error);
       }

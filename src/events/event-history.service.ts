@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { Settings } from '../config/settings';
 import { PrismaService } from '../database/prisma.service';
 import { EventCursor } from './event-cursor';
+import { csvRow, ExportFormat } from './event-export';
 import { fromRawRow, RawEventRow } from './event-rows';
 
 export interface EventFilter {
@@ -26,6 +27,9 @@ export interface EventJson {
 
 /** The keys of `body` in a NormalizedEvent, in its order (event-rows.ts `normalized`). */
 const BODY_KEYS = ['device', 'uplink', 'radio', 'status', 'ack', 'location'] as const;
+
+/** The columns of a HistoryRow. */
+const HISTORY_COLUMNS = `id, connection_id, network, type, time, received_at, ${BODY_KEYS.map((key) => `(body -> '${key}')::text AS ${key}`).join(', ')}, raw::text AS raw`;
 
 /** A history row: `body`'s members and `raw` as Postgres prints them, null when absent. */
 type HistoryRow = Pick<RawEventRow, 'id' | 'connection_id' | 'network' | 'type' | 'time' | 'received_at'> & Record<(typeof BODY_KEYS)[number] | 'raw', string | null>;
@@ -76,8 +80,7 @@ export class EventHistory {
   async findPage(filter: EventFilter, limit: number): Promise<EventJson[]> {
     const { where, values } = whereClause(filter, this.keptSince());
     values.push(limit);
-    const bodyColumns = BODY_KEYS.map((key) => `(body -> '${key}')::text AS ${key}`).join(', ');
-    const text = `SELECT id, connection_id, network, type, time, received_at, ${bodyColumns}, raw::text AS raw FROM events ${where} ORDER BY id DESC LIMIT $${values.length}`;
+    const text = `SELECT ${HISTORY_COLUMNS} FROM events ${where} ORDER BY id DESC LIMIT $${values.length}`;
     // Named, so each combination of filters is planned once per connection (planning was ~1 ms of
     // a ~9 ms page); hashed, as Postgres cuts statement names at 63 bytes.
     const name = `history-page-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
@@ -86,14 +89,18 @@ export class EventHistory {
   }
 
   /**
-   * Every event matching `filter`, oldest first, read through a server-side cursor (export). Its
-   * `raw` is the stored JSON as text, or null without `withRawText`: parsing it only to print it
-   * again was most of an export's garbage.
+   * Every event matching `filter`, oldest first, read through a server-side cursor (export), as
+   * the export's lines: NDJSON is each event as history writes it, from the stored JSON's text
+   * (parsing it only to print it again was most of an export's CPU and garbage); CSV reads the
+   * body alone, without raw.
    */
-  openCursor(filter: Omit<EventFilter, 'before'>, withRawText: boolean): Promise<EventCursor> {
+  openCursor(filter: Omit<EventFilter, 'before'>, format: ExportFormat): Promise<EventCursor<string>> {
     const { where, values } = whereClause(filter, this.keptSince());
-    const columns = `id, connection_id, network, type, time, received_at, body, ${withRawText ? 'raw::text AS raw' : 'NULL AS raw'}`;
-    return EventCursor.open(this.prisma.pool, `SELECT ${columns} FROM events ${where} ORDER BY id`, values, fromRawRow);
+    if (format === 'ndjson') {
+      return EventCursor.open(this.prisma.pool, `SELECT ${HISTORY_COLUMNS} FROM events ${where} ORDER BY id`, values, (row: HistoryRow) => `${eventJson(row)}\n`);
+    }
+    const columns = 'id, connection_id, network, type, time, received_at, body, NULL AS raw';
+    return EventCursor.open(this.prisma.pool, `SELECT ${columns} FROM events ${where} ORDER BY id`, values, (row: RawEventRow) => csvRow(fromRawRow(row)));
   }
 }
 

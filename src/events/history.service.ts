@@ -70,7 +70,7 @@ export class HistoryService {
     }
     this.exportsRunning++;
     try {
-      const stream = exportStream(await this.events.openCursor(this.filterOf(query), query.format === 'ndjson'), query.format);
+      const stream = exportStream(await this.events.openCursor(this.filterOf(query), query.format), query.format);
       stream.once('close', () => this.exportsRunning--);
       return stream;
     } catch (error) {
