@@ -14,6 +14,7 @@ const { join } = require('node:path');
 const autocannon = require('autocannon');
 const mqtt = require('mqtt');
 const { Client } = require('pg');
+const fill = require('./fill');
 
 const ROOT = join(__dirname, '..');
 const ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -76,9 +77,9 @@ async function dropDatabase() {
   await admin.end();
 }
 
-/** A connected plain `pg` client on the bench database; the caller ends it. */
-async function db() {
-  const client = new Client({ connectionString: DATABASE_URL });
+/** A connected plain `pg` client on the bench database (or `url`'s); the caller ends it. */
+async function db(url = DATABASE_URL) {
+  const client = new Client({ connectionString: url });
   await client.connect();
   return client;
 }
@@ -162,14 +163,15 @@ async function createConnections(base = URL_BASE) {
 
 /**
  * A fresh database and a ready bridge (one `all` process, or api + worker with `split`), with the
- * bench connections. `stop()` ends the processes; `peakRssMb()` is the highest of them.
+ * bench connections; with `kept` (openKeptDatabase), the bridge runs on that database instead. `stop()` ends the processes; `peakRssMb()` is the highest of them.
  */
-async function startStack({ split = false, env = {}, nodeArgs = [] } = {}) {
-  await resetDatabase();
+async function startStack({ split = false, env = {}, nodeArgs = [], kept = null } = {}) {
+  if (kept) env = { ...env, DATABASE_URL: kept.url };
+  else await resetDatabase();
   const processes = split ? [startBridge('api', env, nodeArgs), startBridge('worker', env, nodeArgs)] : [startBridge('all', env, nodeArgs)];
   try {
     for (const child of processes) await waitReady(child.url);
-    const tokens = await createConnections();
+    const tokens = kept ? kept.tokens : await createConnections();
     return {
       processes,
       tokens,
@@ -481,39 +483,6 @@ async function startBare() {
   return child;
 }
 
-/**
- * Fills the events table up to `rows` events spread over the first 1,000 devices of
- * `connectionId` (as a fleet's history is), copying the body of one stored uplink, then vacuums
- * it (as autovacuum would have over months). Returns those devices and the seconds it took.
- */
-async function fillEvents(rows, connectionId = 'bench-helium') {
-  const client = await db();
-  try {
-    const { rows: devices } = await client.query(`SELECT id, connection_id, external_id FROM devices WHERE connection_id = $1 ORDER BY id LIMIT 1000`, [connectionId]);
-    const { rows: count } = await client.query('SELECT count(*)::int AS n FROM events');
-    const missing = Math.max(0, rows - count[0].n);
-    const started = Date.now();
-    // uuid v7 shaped ids in time order, like the bridge's, so the indexes see realistic keys.
-    await client.query(
-      `INSERT INTO events (id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw, published_at)
-       SELECT (lpad(to_hex((extract(epoch from t) * 1000)::bigint), 12, '0') || '7000' || '8000' || lpad(to_hex(g), 12, '0'))::uuid,
-              d.connection_id, d.id, 'helium', 'uplink', d.external_id, 'bench-fill:' || g, t, t, b.body, b.raw, t
-       FROM generate_series(1, $1::int) g
-       CROSS JOIN LATERAL (SELECT now() - interval '30 days' + g * interval '1 second' AS t) tt
-       JOIN (SELECT row_number() OVER () - 1 AS n, id, connection_id, external_id FROM unnest($2::uuid[], $3::text[], $4::text[]) AS u(id, connection_id, external_id)) d
-         ON d.n = g % $5
-       CROSS JOIN (SELECT body, raw FROM events WHERE type = 'uplink' AND network = 'helium' LIMIT 1) b`,
-      [missing, devices.map((d) => d.id), devices.map((d) => d.connection_id), devices.map((d) => d.external_id), devices.length],
-    );
-    // Measure the bridge at that size, not autovacuum catching up with a bulk load.
-    await client.query('VACUUM (ANALYZE) events');
-    await client.query('CHECKPOINT');
-    return { devices, fillSeconds: (Date.now() - started) / 1000 };
-  } finally {
-    await client.end();
-  }
-}
-
 module.exports = {
   ROOT,
   ADMIN_URL,
@@ -557,5 +526,8 @@ module.exports = {
   measureLatency,
   measureHelium,
   startBare,
-  fillEvents,
+  /** bench/fill.js: fillEvents(client, { rows }) and the kept database of the history phase. */
+  fillEvents: fill.fillEvents,
+  seedUplink: (base, token) => fill.seedUplink(module.exports, base, token, DATABASE_URL),
+  openKeptDatabase: (rows, log) => fill.openKeptDatabase(module.exports, rows, log),
 };

@@ -6,7 +6,8 @@
  *
  *   BENCH_SECONDS   duration of each load phase (default 12)
  *   BENCH_RATE      request rate of the latency phases (default 1000/s)
- *   BENCH_ROWS      events stored before the history query phase (default 1,000,000)
+ *   BENCH_ROWS      events stored for the history query and ingest-at-size phases (default
+ *                   10,000,000), in a kept database filled on first use (bench/fill.js)
  *   BENCH_SPLIT=1   run one api and one worker process instead of one process with both roles
  *   BENCH_ONLY      comma-separated scenario names: run only those (and skip the main phases)
  *
@@ -20,7 +21,7 @@ const lib = require('./lib');
 const { round } = lib;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 12);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
-const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
+const ROWS = Number(process.env.BENCH_ROWS ?? 10_000_000);
 const SPLIT = process.env.BENCH_SPLIT === '1';
 const ONLY = process.env.BENCH_ONLY?.split(',').filter(Boolean);
 
@@ -40,34 +41,65 @@ async function barePhases() {
   }
 }
 
-/**
- * The bridge on the same Helium load as the bare pipeline, then the three networks (Sigfox BIDIR
- * at a quarter of RATE), the history query at ROWS stored events, and Helium ingest at that size.
- */
-async function bridgePhases() {
-  const stack = await lib.startStack({ split: SPLIT });
-  const target = lib.bridgeTarget(stack.tokens);
-  // Each phase's peak, to tell which load holds the memory.
-  const phaseRssMb = {};
-  const phase = async (name, measure) => {
+/** Each phase's peak RSS per process, to tell which load holds the memory. */
+function phaseSampler(stack, phaseRssMb) {
+  return async (name, measure) => {
     const result = await measure();
     phaseRssMb[name] = stack.processes.map((p) => round(p.peakRssMb));
     return result;
   };
+}
+
+/**
+ * The bridge on the same Helium load as the bare pipeline, then the three networks (Sigfox BIDIR
+ * at a quarter of RATE); then, on the kept database of ROWS events, the history query and Helium
+ * ingest at that size.
+ */
+async function bridgePhases() {
+  const phaseRssMb = {};
+  const stack = await lib.startStack({ split: SPLIT });
+  const target = lib.bridgeTarget(stack.tokens);
+  const phase = phaseSampler(stack, phaseRssMb);
+  let throughput, latency, mixed, processPeakRssMb;
   try {
     console.log(`bridge: Helium at full speed (${SECONDS} s), then ${RATE}/s (${SECONDS} s)…`);
-    const throughput = await phase('throughput', () => lib.measureHelium(target, SECONDS));
-    const latency = await phase('latency', () => lib.measureHelium(target, SECONDS, RATE));
+    throughput = await phase('throughput', () => lib.measureHelium(target, SECONDS));
+    latency = await phase('latency', () => lib.measureHelium(target, SECONDS, RATE));
     console.log(`bridge: Helium, Sigfox BIDIR and TTS at ${RATE}/s (${SECONDS} s)…`);
-    const mixed = await phase('mixed', () => lib.measureLatency(stack.tokens, RATE, SECONDS));
-    console.log(`history (${ROWS.toLocaleString()} stored events)…`);
-    const { devices, fillSeconds } = await lib.fillEvents(ROWS);
-    const history = { rows: ROWS, fillSeconds, ...(await phase('history', () => lib.timeGets(`/api/devices/${devices[0].id}/events?limit=100`, 300))) };
-    console.log(`bridge: Helium at full speed at that size (${SECONDS} s)…`);
-    const throughputAtSize = await phase('throughputAtSize', () => lib.measureHelium(target, SECONDS));
-    return { throughput, latency, mixed, history, throughputAtSize, phaseRssMb, processPeakRssMb: stack.processes.map((p) => round(p.peakRssMb)) };
+    mixed = await phase('mixed', () => lib.measureLatency(stack.tokens, RATE, SECONDS));
+    processPeakRssMb = stack.processes.map((p) => round(p.peakRssMb));
   } finally {
     await stack.stop();
+  }
+  const atSize = await atSizePhases(phaseRssMb);
+  // The peak of each process role over both bridges.
+  processPeakRssMb = processPeakRssMb.map((mb, i) => Math.max(mb, atSize.processPeakRssMb[i]));
+  return { throughput, latency, mixed, history: atSize.history, throughputAtSize: atSize.throughputAtSize, phaseRssMb, processPeakRssMb };
+}
+
+/** History and Helium ingest on the kept database of ROWS events (bench/fill.js), with a bridge of its own. */
+async function atSizePhases(phaseRssMb) {
+  const kept = await lib.openKeptDatabase(ROWS);
+  try {
+    const stack = await lib.startStack({ split: SPLIT, kept });
+    const phase = phaseSampler(stack, phaseRssMb);
+    try {
+      const client = await lib.db(kept.url);
+      // Device 0: EVENTS_PER_DEVICE events, the newest of them a page of the last days.
+      const { rows: devices } = await client.query(`SELECT id FROM devices WHERE connection_id = 'bench-helium' AND external_id = $1`, [lib.deviceEui(0)]);
+      await client.end();
+      console.log(`history (${ROWS.toLocaleString()} stored events)…`);
+      const fill = { rows: ROWS, database: kept.name, reused: kept.reused, fillSeconds: round(kept.fillSeconds, 0), sizeGb: round(kept.sizeBytes / 1e9, 1) };
+      const history = { ...fill, ...(await phase('history', () => lib.timeGets(`/api/devices/${devices[0].id}/events?limit=100`, 300))) };
+      console.log(`bridge: Helium at full speed at that size (${SECONDS} s)…`);
+      const throughputAtSize = await phase('throughputAtSize', () => lib.measureHelium(lib.bridgeTarget(stack.tokens), SECONDS));
+      return { history, throughputAtSize, processPeakRssMb: stack.processes.map((p) => round(p.peakRssMb)) };
+    } finally {
+      await stack.stop();
+      await kept.removeAdded();
+    }
+  } finally {
+    await kept.release();
   }
 }
 
@@ -102,6 +134,7 @@ async function mainPhases() {
     row(`three networks at ${RATE}/s: request→MQTT p99`, round(mixed.p99Ms), 'ms'),
     row(`Sigfox BIDIR answer p99 at ${RATE / 4}/s`, sigfoxP99, 'ms', 50, sigfoxP99 <= 50),
     row(`history limit=100 p50 / p99 (${ROWS.toLocaleString()} events)`, `${round(history.p50Ms)} / ${round(history.p99Ms)}`, 'ms', 'p99 ≤ 20 ms', history.p99Ms <= 20),
+    row(`kept database ${history.database}${history.reused ? ' (reused)' : ''}: filled in / size`, `${history.fillSeconds} s / ${history.sizeGb} GB`, ''),
     row(`Helium accepted/s at ${ROWS.toLocaleString()} events vs empty`, round(atSize, 2), '×', 0.9, atSize >= 0.9),
     row('bare pipeline: peak RSS', bare.peakRssMb, 'MB'),
     SPLIT
