@@ -353,9 +353,20 @@ function cannon(request, options, base = URL_BASE) {
   });
 }
 
-/** Times `count` sequential GETs of `path`; p50/p99 in ms. */
-async function timeGets(path, count, base = URL_BASE) {
+/** CPU time (user + system) a process has used so far, in ms, from /proc. */
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/**
+ * Times `count` sequential GETs of `path`; p50/p99 in ms, and with `server` (the process that
+ * answers) its CPU ms per GET, steadier than latency on a shared machine.
+ */
+async function timeGets(path, count, base = URL_BASE, server = null) {
   const times = [];
+  const cpuBefore = server ? cpuMs(server.pid) : 0;
   for (let i = 0; i < count; i++) {
     const t = performance.now();
     const response = await fetch(base + path, { headers: { authorization: `Bearer ${API_KEY}` } });
@@ -363,8 +374,9 @@ async function timeGets(path, count, base = URL_BASE) {
     if (!response.ok) throw new Error(`GET ${path}: ${response.status}`);
     times.push(performance.now() - t);
   }
+  const serverCpuMsPerGet = server ? (cpuMs(server.pid) - cpuBefore) / count : null;
   times.sort((a, b) => a - b);
-  return { p50Ms: percentile(times, 50), p99Ms: percentile(times, 99) };
+  return { p50Ms: percentile(times, 50), p99Ms: percentile(times, 99), serverCpuMsPerGet };
 }
 
 /** The ceiling: `clients` plain pg clients inserting bench-shaped rows as fast as Postgres takes them. */
