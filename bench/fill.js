@@ -26,8 +26,8 @@ const WEEKS_AHEAD = 4;
  * Adds `rows` Helium uplinks to the events table, spread evenly over the FILL_WEEKS weeks before
  * `end` (arrival order, uuid7 ids from their arrival time) and over rows / EVENTS_PER_DEVICE
  * devices of `connectionId` (registered here, external ids as bench/lib.js deviceEui spells
- * them), each with its own device, frame counter and DevEUI in the body and raw of `seed`, one
- * uplink the bridge stored. Creates their week partitions first and the weeks ahead, as the
+ * them), each with its own device, frame counter and DevEUI in the body and raw of one uplink
+ * of that connection the bridge stored (seedUplink). Creates their week partitions first and the weeks ahead, as the
  * worker would have. Then vacuums (as autovacuum would have over those weeks) and checkpoints.
  * `log` gets progress lines. Returns the number of devices, the span (start, end) and the seconds it took.
  */
@@ -35,8 +35,7 @@ async function fillEvents(client, { rows, connectionId = 'bench-helium', end = n
   const started = Date.now();
   const deviceCount = Math.max(1, Math.ceil(rows / EVENTS_PER_DEVICE));
   const { rows: seeds } = await client.query(
-    `SELECT e.body, e.raw, d.name, d.dev_eui, d.origin FROM events e JOIN devices d ON d.id = e.device_id
-     WHERE e.connection_id = $1 AND e.type = 'uplink' LIMIT 1`,
+    `SELECT body, raw FROM events WHERE connection_id = $1 AND type = 'uplink' LIMIT 1`,
     [connectionId],
   );
   if (!seeds.length) throw new Error(`fillEvents: no uplink of ${connectionId} stored to copy`);
