@@ -1,19 +1,8 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { CodecFunction, SandboxOutcome } from './sandbox';
-
-type SandboxCall =
-  | { kind: 'check'; script: string }
-  /** `expiresAt`: a call the thread reaches later than this is answered without being made. */
-  | { kind: 'run'; key: string; script: string; fn: CodecFunction; input: unknown; recvTime: number; expiresAt: number };
-export type SandboxRequest = { id: number } & SandboxCall;
-export interface SandboxReply {
-  id: number;
-  outcome: SandboxOutcome;
-  /** Time spent in the sandbox. */
-  ms: number;
-}
+import type { CodecFunction } from './sandbox';
+import { CALL_TIMEOUT_MS, SandboxCall, SandboxReply, SandboxRequest } from './sandbox-protocol';
 
 /**
  * QuickJS checks its deadline between bytecodes only: a script spending long in one built-in
@@ -26,14 +15,21 @@ const WATCHDOG_MS = 500;
  * stored undecoded rather than held until the networks give up on them.
  */
 const MAX_WAITING = 1000;
-/** Nor are calls the thread reaches after this long (a codec looping to its deadline on every uplink). */
-const MAX_WAIT_MS = 1000;
+/** A thread that has not loaded QuickJS by then is ended; calls wait for it at most this long. */
+export const START_TIMEOUT_MS = 5000;
+/** After a thread failed to start, calls are answered at once with the reason for this long. */
+export const RESTART_DELAY_MS = 5000;
+/** How often the calls' bounds are checked while some are unanswered. */
+const TICK_MS = 50;
 /** A codec whose call had to be killed is not run again for this long (in this process). */
 const SUSPENSION_MS = 60_000;
 
 interface Job {
   request: SandboxRequest;
   resolve: (reply: SandboxReply) => void;
+  submittedAt: number;
+  /** Answered already (timed out) while the thread may still be making it. */
+  answered?: boolean;
 }
 
 /**
@@ -53,11 +49,19 @@ export class CodecRunner implements OnModuleDestroy {
   private watchdog?: NodeJS.Timeout;
   private readonly suspended = new Map<string, number>();
   private nextId = 1;
+  private spawnedAt = 0;
+  private readyAt = 0;
+  private clock?: NodeJS.Timeout;
+  /** Why the last thread failed to start, and until when calls are answered with it. */
+  private startFailure?: { reason: string; until: number };
 
   /** Compiles a script: whether it can encode, or why it cannot be used. */
-  async check(script: string): Promise<{ encodes: boolean } | { error: string }> {
-    const { outcome } = await this.submit({ kind: 'check', script });
-    return outcome.ok ? (JSON.parse(outcome.json) as { encodes: boolean }) : { error: outcome.error };
+  async check(script: string): Promise<{ encodes: boolean } | { error: string } | { unavailable: string }> {
+    const unavailable = this.unavailable();
+    if (unavailable) return { unavailable };
+    const { outcome, byRunner } = await this.submit({ kind: 'check', script });
+    if (outcome.ok) return JSON.parse(outcome.json) as { encodes: boolean };
+    return byRunner ? { unavailable: outcome.error } : { error: outcome.error };
   }
 
   /** Calls `fn` of a codec version (`key`, e.g. `acme@3`) with `input`; the result is parsed JSON. */
@@ -65,7 +69,9 @@ export class CodecRunner implements OnModuleDestroy {
     const until = this.suspended.get(key);
     if (until && until > Date.now()) return { ok: false, error: `codec suspended for ${SUSPENSION_MS / 1000} s: a call of it ran past every limit and had to be killed`, ms: 0 };
     if (this.sent.length >= MAX_WAITING) return { ok: false, error: `not run: ${MAX_WAITING} codec calls are already waiting`, ms: 0 };
-    const { outcome, ms } = await this.submit({ kind: 'run', key, script, fn, input, recvTime, expiresAt: Date.now() + MAX_WAIT_MS });
+    const unavailable = this.unavailable();
+    if (unavailable) return { ok: false, error: unavailable, ms: 0 };
+    const { outcome, ms } = await this.submit({ kind: 'run', key, script, fn, input, recvTime, askedAt: Date.now() });
     if (!outcome.ok) return { ok: false, error: outcome.error, ms };
     try {
       return { ok: true, value: JSON.parse(outcome.json) as unknown, ms };
@@ -75,20 +81,67 @@ export class CodecRunner implements OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
-    clearTimeout(this.watchdog);
-    void this.worker?.terminate();
-    this.worker = undefined;
+    this.stop();
   }
 
-  private submit(call: SandboxCall): Promise<SandboxReply> {
-    return new Promise((resolve) => this.send({ request: { ...call, id: this.nextId++ }, resolve }));
+  /** How a thread is started: tests give one that never loads, or fails to. */
+  protected spawn(): Worker {
+    return spawnSandbox();
+  }
+
+  private unavailable(): string | undefined {
+    if (this.startFailure && this.startFailure.until > Date.now()) return this.startFailure.reason;
+    return undefined;
+  }
+
+  /** `byRunner`: the outcome is the runner's (the call's bound, the thread's failure), not the script's. */
+  private submit(call: SandboxCall): Promise<SandboxReply & { byRunner?: boolean }> {
+    return new Promise((resolve) => this.send({ request: { ...call, id: this.nextId++ }, resolve, submittedAt: Date.now() }));
   }
 
   private send(job: Job): void {
     const worker = this.worker ?? this.start();
     this.sent.push(job);
     if (this.sent.length === 1) this.armWatchdog();
+    this.clock ??= setInterval(() => this.tick(), TICK_MS);
     worker.postMessage(job.request);
+  }
+
+  private answer(job: Job, reply: SandboxReply & { byRunner?: boolean }): void {
+    if (job.answered) return;
+    job.answered = true;
+    job.resolve(reply);
+  }
+
+  /**
+   * Answers the calls past their bound: CALL_TIMEOUT_MS from being asked (or from the thread
+   * being ready, for those that waited for it), START_TIMEOUT_MS for a thread to load QuickJS.
+   */
+  private tick(): void {
+    if (!this.sent.length) {
+      clearInterval(this.clock);
+      this.clock = undefined;
+      return;
+    }
+    const now = Date.now();
+    if (!this.ready) {
+      if (now - this.spawnedAt >= START_TIMEOUT_MS) this.failStart(`it did not load QuickJS within ${START_TIMEOUT_MS / 1000} s`);
+      return;
+    }
+    for (const job of this.sent) {
+      if (job.answered) continue;
+      if (now - Math.max(job.submittedAt, this.readyAt) < CALL_TIMEOUT_MS) break;
+      this.answer(job, { id: job.request.id, outcome: { ok: false, error: `not decoded: the codec sandbox did not answer within ${CALL_TIMEOUT_MS} ms` }, ms: 0, byRunner: true });
+    }
+  }
+
+  /** The thread could not load QuickJS: its calls, and those of the next RESTART_DELAY_MS, fail with the reason. */
+  private failStart(why: string): void {
+    const reason = `the codec sandbox could not start (${why}); it is tried again ${RESTART_DELAY_MS / 1000} s after`;
+    this.logger.error(reason);
+    this.startFailure = { reason, until: Date.now() + RESTART_DELAY_MS };
+    this.stop();
+    for (const job of this.sent.splice(0)) this.answer(job, { id: job.request.id, outcome: { ok: false, error: reason }, ms: 0, byRunner: true });
   }
 
   /** The oldest call gets WATCHDOG_MS from the answer to the one before it (or from being sent). */
@@ -102,7 +155,7 @@ export class CodecRunner implements OnModuleDestroy {
     if (job?.request.id !== reply.id) return;
     this.sent.shift();
     this.armWatchdog();
-    job.resolve(reply);
+    this.answer(job, reply);
   }
 
   /** Ends the thread stuck in the oldest call; the calls sent after it go to a new thread. */
@@ -113,37 +166,48 @@ export class CodecRunner implements OnModuleDestroy {
     this.logger.warn(`codec ${key} ran ${WATCHDOG_MS} ms without returning: its sandbox thread is ended`);
     if (stuck.request.kind === 'run') this.suspended.set(stuck.request.key, Date.now() + SUSPENSION_MS);
     this.stop();
-    stuck.resolve({ id: stuck.request.id, outcome: { ok: false, error: `killed after ${WATCHDOG_MS} ms (time limit)` }, ms: WATCHDOG_MS });
-    for (const job of waiting) this.send(job);
+    this.answer(stuck, { id: stuck.request.id, outcome: { ok: false, error: `killed after ${WATCHDOG_MS} ms (time limit)` }, ms: WATCHDOG_MS });
+    for (const job of waiting) if (!job.answered) this.send(job);
   }
 
   private start(): Worker {
-    const worker = spawnSandbox();
+    const worker = this.spawn();
     worker.unref();
+    let failure = 'the thread ended';
     worker.on('message', (message: SandboxReply | { ready: true }) => {
       if (this.worker !== worker) return;
       if ('ready' in message) {
         this.ready = true;
+        this.readyAt = Date.now();
+        this.startFailure = undefined;
         this.armWatchdog();
       } else this.settle(message);
     });
-    worker.on('error', (error) => this.logger.error(`codec sandbox thread failed: ${error.message}`));
+    worker.on('error', (error) => {
+      failure = error.message;
+      this.logger.error(`codec sandbox thread failed: ${error.message}`);
+    });
     // Ended by itself (QuickJS broken, see CodecSandbox.broken, or the thread failed): the oldest
-    // unanswered call may be the cause and fails; the others go to a new thread.
+    // unanswered call may be the cause and fails; the others go to a new thread. Ended before it
+    // loaded QuickJS, it would fail again: its calls fail, and no thread is started for a while.
     worker.on('exit', () => {
       if (this.worker !== worker) return;
+      if (!this.ready) return this.failStart(failure);
       this.worker = undefined;
       const [lost, ...waiting] = this.sent.splice(0);
-      lost?.resolve({ id: lost.request.id, outcome: { ok: false, error: 'the sandbox stopped' }, ms: 0 });
-      for (const job of waiting) this.send(job);
+      if (lost) this.answer(lost, { id: lost.request.id, outcome: { ok: false, error: 'the sandbox stopped' }, ms: 0 });
+      for (const job of waiting) if (!job.answered) this.send(job);
     });
     this.worker = worker;
     this.ready = false;
+    this.spawnedAt = Date.now();
     return worker;
   }
 
   private stop(): void {
     clearTimeout(this.watchdog);
+    clearInterval(this.clock);
+    this.clock = undefined;
     const worker = this.worker;
     this.worker = undefined;
     void worker?.terminate();

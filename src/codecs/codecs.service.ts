@@ -1,4 +1,4 @@
-import { BadRequestException, ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+import { BadRequestException, ConflictException, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { Page } from '../common/pagination';
 import { PrismaService } from '../database/prisma.service';
 import { Codec } from '../generated/prisma/client';
@@ -129,6 +129,7 @@ export class CodecsService {
 
   private async compile(script: string): Promise<boolean> {
     const checked = await this.runner.check(script);
+    if ('unavailable' in checked) throw new ServiceUnavailableException(`the script cannot be checked now: ${checked.unavailable}`);
     if ('error' in checked) throw new BadRequestException(`script: ${checked.error}`);
     return checked.encodes;
   }

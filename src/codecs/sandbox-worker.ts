@@ -1,14 +1,16 @@
 import { parentPort } from 'node:worker_threads';
 import { newQuickJSWASMModule } from 'quickjs-emscripten';
 import { CodecCompileError, CodecSandbox } from './sandbox';
-import type { SandboxReply, SandboxRequest } from './codec-runner.service';
+import { MAX_WAIT_MS, SandboxReply, SandboxRequest } from './sandbox-protocol';
 
 /**
  * The codec sandbox's thread: codecs run here, never on the thread that answers the networks.
  * A failure of QuickJS itself (not of a script) ends the thread; the runner starts another.
  */
+let loadedAt = 0;
 const sandbox = newQuickJSWASMModule().then((quickjs) => {
   const codecs = new CodecSandbox(quickjs);
+  loadedAt = Date.now();
   // Loading WebAssembly is slow on a busy machine: the runner's watchdog starts from here.
   parentPort?.postMessage({ ready: true });
   return codecs;
@@ -18,7 +20,7 @@ parentPort?.on('message', (request: SandboxRequest) => {
   void sandbox.then((codecs) => {
     const started = process.hrtime.bigint();
     let reply: SandboxReply['outcome'];
-    if (request.kind === 'run' && Date.now() > request.expiresAt) {
+    if (request.kind === 'run' && Date.now() > Math.max(request.askedAt, loadedAt) + MAX_WAIT_MS) {
       parentPort?.postMessage({ id: request.id, outcome: { ok: false, error: 'not run: the codec sandbox was busy for too long' }, ms: 0 } satisfies SandboxReply);
       return;
     }

@@ -1,0 +1,46 @@
+import { Worker } from 'node:worker_threads';
+import { CodecRunner, RESTART_DELAY_MS, START_TIMEOUT_MS } from '../../src/codecs/codec-runner.service';
+
+/** A runner whose sandbox thread is the given code instead of QuickJS's. */
+class RunnerOn extends CodecRunner {
+  constructor(private readonly code: string) {
+    super();
+  }
+
+  protected spawn(): Worker {
+    return new Worker(this.code, { eval: true });
+  }
+}
+
+const SCRIPT = 'function decodeUplink(input) { return { data: input.bytes.length } }';
+
+describe('codec runner: every call answered, whatever the sandbox thread does', () => {
+  const runners: CodecRunner[] = [];
+  const runnerOn = (code: string) => {
+    const runner = new RunnerOn(code);
+    runners.push(runner);
+    return runner;
+  };
+  afterAll(() => runners.forEach((runner) => runner.onModuleDestroy()));
+
+  it('answers with an error when the thread cannot load QuickJS, and at once for a while after', async () => {
+    const runner = runnerOn('throw new Error("no WebAssembly here")');
+    const reason = `the codec sandbox could not start (no WebAssembly here); it is tried again ${RESTART_DELAY_MS / 1000} s after`;
+    expect(await runner.run('a@1', SCRIPT, 'decodeUplink', { bytes: [1] }, 0)).toEqual({ ok: false, error: reason, ms: 0 });
+    expect(await runner.run('a@1', SCRIPT, 'decodeUplink', { bytes: [1] }, 0)).toEqual({ ok: false, error: reason, ms: 0 });
+    expect(await runner.check(SCRIPT)).toEqual({ unavailable: reason });
+  });
+
+  it('ends a thread that never finishes loading, and answers the calls waiting for it', async () => {
+    const runner = runnerOn('setInterval(() => {}, 1000)');
+    const outcomes = await Promise.all([1, 2, 3].map((n) => runner.run(`b@${n}`, SCRIPT, 'decodeUplink', { bytes: [n] }, 0)));
+    const reason = `the codec sandbox could not start (it did not load QuickJS within ${START_TIMEOUT_MS / 1000} s); it is tried again ${RESTART_DELAY_MS / 1000} s after`;
+    expect(outcomes).toEqual(Array(3).fill({ ok: false, error: reason, ms: 0 }));
+  });
+
+  it('answers the calls of a thread that loaded but never answers', async () => {
+    const runner = runnerOn('require("node:worker_threads").parentPort.postMessage({ ready: true }); setInterval(() => {}, 1000)');
+    const outcomes = await Promise.all([1, 2].map((n) => runner.run(`c@${n}`, SCRIPT, 'decodeUplink', { bytes: [n] }, 0)));
+    expect(outcomes.every((outcome) => !outcome.ok)).toBe(true);
+  });
+});
