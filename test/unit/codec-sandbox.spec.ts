@@ -95,13 +95,57 @@ describe('codec sandbox (QuickJS, in its own thread)', () => {
     expect(await errorOf('function decodeUplink() { return { data: "x".repeat(70000) } }')).toBe(`the result is larger than ${SANDBOX_LIMITS.resultBytes} bytes as JSON`);
   });
 
-  it('keeps a codec compiled per version and forgets older versions', async () => {
-    const counting = 'var calls = 0; function decodeUplink() { calls += 1; return { data: calls } }';
-    const call = async (key: string) => ((await RUNNER.run(key, counting, 'decodeUplink', { bytes: [] }, RECV)) as { value: unknown }).value;
-    expect(await call('count@1')).toEqual({ data: 1 });
-    expect(await call('count@1')).toEqual({ data: 2 });
-    expect(await call('count@2')).toEqual({ data: 1 });
-    expect(await call('count@1')).toEqual({ data: 1 });
+  it('starts every call from the same state: nothing a call keeps reaches the next one', async () => {
+    const keeper = `
+      var count = 0; let lexical = 0; var table = {};
+      function decodeUplink(input) {
+        count += 1; lexical += 1; table[input.fPort] = true;
+        implicit = (typeof implicit === 'number' ? implicit : 0) + 1;
+        globalThis.viaGlobal = (globalThis.viaGlobal || 0) + 1;
+        Array.prototype.stash = ([].stash || 0) + 1;
+        Object.prototype.stash2 = 1;
+        JSON.stash = 1;
+        Math = null;
+        Object.getPrototypeOf([][Symbol.iterator]()).stash3 = 1;
+        Object.getPrototypeOf(function* () {}).stash4 = 1;
+        (0, eval)('var evalVar = (typeof evalVar === "number" ? evalVar : 0) + 1; let evalLet = 1');
+        return { data: { count: count, lexical: lexical, ports: Object.keys(table), implicit: implicit, viaGlobal: globalThis.viaGlobal,
+          stashes: [[].stash, ({}).stash2, JSON.stash, [][Symbol.iterator]().stash3, (function* () {})().stash4].map(String),
+          math: typeof Math.max, evalVar: evalVar, evalLet: typeof evalLet, randoms: [Math.random(), Math.random()] } };
+      }`;
+    const first = (await valueOf(keeper, { bytes: [], fPort: 1 })) as { data: { randoms: number[] } };
+    const second = (await valueOf(keeper, { bytes: [], fPort: 2 })) as { data: { randoms: number[] } };
+    const same = { count: 1, lexical: 1, implicit: 1, viaGlobal: 1, stashes: Array(5).fill('undefined'), math: 'function', evalVar: 1, evalLet: 'undefined' };
+    expect(first).toEqual({ data: { ...same, ports: ['1'], randoms: expect.any(Array) } });
+    expect(second).toEqual({ data: { ...same, ports: ['2'], randoms: expect.any(Array) } });
+    expect(first.data.randoms).not.toEqual(second.data.randoms);
+  });
+
+  it('throws away a context left with what cannot be removed: a fixed global, another global prototype, a Promise job', async () => {
+    const leaving = (how: string) => `function decodeUplink() {
+      var seen = typeof sticky === 'number' ? sticky : 0;
+      assigned = 1; // undeclared: fails if the global object was left non-extensible
+      ${how}
+      return { data: seen + assigned - 1 };
+    }`;
+    for (const how of [
+      "Object.defineProperty(globalThis, 'sticky', { value: 1 });",
+      'Object.setPrototypeOf(globalThis, { sticky: 1 });',
+      "Promise.resolve().then(function () { Object.defineProperty(globalThis, 'sticky', { value: 1 }) });",
+      'Object.preventExtensions(globalThis);',
+    ]) {
+      const key = `leaving${(version += 1)}@1`;
+      const call = () => run(leaving(how), { bytes: [], fPort: 1 }, key);
+      expect([await call(), await call()]).toEqual(Array(2).fill({ ok: true, value: { data: 0 }, ms: expect.any(Number) }));
+    }
+  });
+
+  it("gives the clock only through recvTime, even by the real Date's prototype", async () => {
+    const script = `function decodeUplink() {
+      var real = Date.prototype.constructor;
+      return { data: [new real().getTime(), real === Date, typeof Date(), Object.getPrototypeOf(Date) === Function.prototype, new Date(0).getTime()] };
+    }`;
+    expect(await valueOf(script)).toEqual({ data: [RECV, true, 'string', true, 0] });
   });
 
   it('kills a call stuck in a built-in past the deadline, suspends that codec and keeps serving the others', async () => {
