@@ -14,7 +14,10 @@ export const SANDBOX_LIMITS = {
 
 export type CodecFunction = 'decodeUplink' | 'encodeDownlink';
 
-export type SandboxOutcome = { ok: true; json: string } | { ok: false; error: string };
+/** A call of a codec function. */
+export type SandboxInput = { fn: 'decodeUplink'; payloadHex: string; fPort: number; recvTime: number } | { fn: 'encodeDownlink'; data: unknown };
+/** What the function returned, as JSON; or why there is no result (the script's error, a limit). */
+export type SandboxResult = { ok: true; json: string } | { ok: false; error: string };
 
 /** A script the sandbox refuses to compile, with the engine's reason and position. */
 export class CodecCompileError extends Error {}
@@ -67,7 +70,7 @@ export class CodecSandbox {
    * build, which would count against the first codec's limits. One throwaway codec call first.
    */
   constructor(private readonly quickjs: QuickJSWASMModule) {
-    this.run('warm-up@0', 'function decodeUplink(input) { return { data: [input.bytes.length, new Date().getTime()] } }', 'decodeUplink', { bytes: [1] }, 0);
+    this.run('warm-up@0', 'function decodeUplink(input) { return { data: [input.bytes.length, new Date().getTime()] } }', { fn: 'decodeUplink', payloadHex: '01', fPort: 1, recvTime: 0 });
     this.discard('warm-up@0');
   }
 
@@ -79,8 +82,11 @@ export class CodecSandbox {
     return { encodes };
   }
 
-  /** Calls `fn` of the script cached as `key` (a codec version), compiling it on first use. */
-  run(key: string, script: string, fn: CodecFunction, input: unknown, recvTime: number): SandboxOutcome {
+  /**
+   * Calls a function of the script cached as `key` (a codec version), compiling it on first use:
+   * decodeUplink on the uplink's bytes (hex), or encodeDownlink on `{ data }` (as JSON).
+   */
+  run(key: string, script: string, call: SandboxInput): SandboxResult {
     const until = this.suspended.get(key);
     if (until !== undefined && until > Date.now()) return { ok: false, error: `codec suspended for ${SUSPENSION_MS / 1000} s: its calls ran into the sandbox's limits ${LIMIT_HITS_TO_SUSPEND} times in a row` };
     let codec = this.compiled.get(key);
@@ -97,9 +103,10 @@ export class CodecSandbox {
     } else this.compiled.delete(key);
     // Map order is use order: the first key is the least recently used.
     this.compiled.set(key, codec);
-    const { bytes, fPort, data } = input as { bytes?: number[]; fPort?: number; data?: unknown };
-    const hex = fn === 'decodeUplink' ? Buffer.from(bytes ?? []).toString('hex') : '';
-    const result = this.invoke(codec, fn, hex, fPort ?? 0, recvTime, fn === 'encodeDownlink' ? JSON.stringify({ data }) : '', SANDBOX_LIMITS.deadlineMs);
+    const result =
+      call.fn === 'decodeUplink'
+        ? this.invoke(codec, call.fn, call.payloadHex, call.fPort, call.recvTime, '', SANDBOX_LIMITS.deadlineMs)
+        : this.invoke(codec, call.fn, '', 0, Date.now(), JSON.stringify({ data: call.data }), SANDBOX_LIMITS.deadlineMs);
     if (result.left || codec.runtime.hasPendingJob()) this.discard(key);
     this.countLimitHits(key, !result.ok && result.limitHit);
     if (!result.ok) return { ok: false, error: result.error };
