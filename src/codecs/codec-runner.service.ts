@@ -19,6 +19,8 @@ const MAX_WAITING = 1000;
 export const START_TIMEOUT_MS = 5000;
 /** After a thread failed to start, calls are answered at once with the reason for this long. */
 export const RESTART_DELAY_MS = 5000;
+/** A thread that replies to none of its calls for this long, while making none, is replaced (its answered calls forgotten). */
+const UNRESPONSIVE_MS = 3 * CALL_TIMEOUT_MS;
 /** How often the watchdog and the calls' bounds are checked while calls are unanswered. */
 const TICK_MS = 50;
 /** A codec whose call had to be killed is not run again for this long (in this process). */
@@ -172,6 +174,11 @@ export class CodecRunner implements OnModuleDestroy {
     }
     const running = Atomics.load(thread.running, 0);
     if (running && ((sinceClockBase(thread.clockBase) - Atomics.load(thread.running, 1)) | 0) >= WATCHDOG_MS) return this.kill(running);
+    const oldest = this.sent.values().next().value;
+    if (oldest && now - Math.max(oldest.call.askedAt, thread.readyAt) >= UNRESPONSIVE_MS) {
+      this.logger.warn(`the codec sandbox thread answered nothing for ${UNRESPONSIVE_MS / 1000} s outside any call: it is replaced`);
+      return this.replaceThread(undefined, '');
+    }
     for (const job of this.sent.values()) {
       if (job.answered) continue;
       if (now - Math.max(job.call.askedAt, thread.readyAt) < CALL_TIMEOUT_MS) break;

@@ -4,11 +4,14 @@ import { CALL_TIMEOUT_MS, SandboxThreadData } from '../../src/codecs/sandbox-pro
 
 /** A runner whose sandbox thread is the given code instead of QuickJS's. */
 class RunnerOn extends CodecRunner {
+  spawned = 0;
+
   constructor(private readonly code: string) {
     super();
   }
 
   protected override spawn(workerData: SandboxThreadData): Worker {
+    this.spawned += 1;
     return new Worker(this.code, { eval: true, workerData });
   }
 }
@@ -45,5 +48,8 @@ describe('codec runner: every call answered, whatever the sandbox thread does', 
     const runner = runnerOn('require("node:worker_threads").parentPort.postMessage({ ready: true }); setInterval(() => {}, 1000)');
     const outcomes = await Promise.all([1, 2].map((n) => runner.decode(`c@${n}`, SCRIPT, '01', 1, 0)));
     expect(outcomes).toEqual(Array(2).fill(decoding(`not decoded: the codec sandbox did not answer within ${CALL_TIMEOUT_MS} ms`)));
+    // Silent for 3 s, the thread is replaced: its calls do not pile up against the limit of waiting calls.
+    for (const n of [3, 4]) expect(await runner.decode(`c@${n}`, SCRIPT, '01', 1, 0)).toEqual(decoding(`not decoded: the codec sandbox did not answer within ${CALL_TIMEOUT_MS} ms`));
+    expect(runner.spawned).toBe(2);
   });
 });
