@@ -31,8 +31,11 @@ const MAX_COMPILED = 100;
  */
 const LIMIT_HITS_TO_SUSPEND = 3;
 const SUSPENSION_MS = 60_000;
-/** Time for the prelude (ours, not the script's), however busy the machine. */
-const PRELUDE_MS = 2000;
+/**
+ * Time for the prelude (ours, not the script's: ~20 ms), however busy the machine; with the
+ * script's compileMs, within the runner's watchdog (500 ms), which would end the thread.
+ */
+const PRELUDE_MS = 300;
 
 interface CompiledCodec {
   runtime: QuickJSRuntime;
@@ -140,7 +143,7 @@ export class CodecSandbox {
     const runtime = this.quickjs.newRuntime();
     runtime.setMemoryLimit(SANDBOX_LIMITS.memoryBytes);
     runtime.setMaxStackSize(SANDBOX_LIMITS.stackBytes);
-    // The prelude freezing the built-ins takes ~20 ms: it is not the script's, and not counted in its limit.
+    // The prelude freezing the built-ins is not the script's work, and not counted in its limit.
     const deadline = { at: Date.now() + PRELUDE_MS };
     runtime.setInterruptHandler(() => Date.now() > deadline.at);
     const context = runtime.newContext();
