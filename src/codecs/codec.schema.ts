@@ -38,18 +38,3 @@ export const testCodecSchema = z
 export type TestCodecInput = z.infer<typeof testCodecSchema>;
 
 export const codecPageQuerySchema = pageQuerySchema.extend({ cursor: codecIdSchema.optional() });
-
-/** What decodeUplink answers (TS013): data, with optional warnings and errors. */
-export const decodeResultSchema = z.looseObject({
-  data: z.unknown().optional(),
-  warnings: z.array(z.unknown()).optional(),
-  errors: z.array(z.unknown()).optional(),
-});
-
-/** What encodeDownlink answers (TS013): the bytes and optionally the port. */
-export const encodeResultSchema = z.looseObject({
-  bytes: z.array(z.number().int().min(0).max(255)).optional(),
-  fPort: z.number().int().min(0).max(255).optional(),
-  warnings: z.array(z.unknown()).optional(),
-  errors: z.array(z.unknown()).optional(),
-});

@@ -1,31 +1,31 @@
-import { BadRequestException, ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+import { BadRequestException, ConflictException, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { Page } from '../common/pagination';
 import { PrismaService } from '../database/prisma.service';
 import { Codec } from '../generated/prisma/client';
 import { MetricsService } from '../metrics/metrics.service';
 import { CodecRunner } from './codec-runner.service';
-import { CreateCodecInput, decodeResultSchema, encodeResultSchema, ReplaceCodecInput, TestCodecInput } from './codec.schema';
+import type { CodecFunction } from './sandbox';
+import { Decoding, Encoding } from './codec-results';
+import { CreateCodecInput, ReplaceCodecInput, TestCodecInput } from './codec.schema';
 
 /** A codec as ingest and downlinks use it: one version of its script. */
 export type CodecVersion = Pick<Codec, 'id' | 'version' | 'script' | 'encodes'>;
+export type { Decoding, Encoding } from './codec-results';
 
-/** What a codec made of an uplink: `decoded` is null whenever it reported errors. */
-export interface Decoding {
-  decoded: unknown;
-  decodeErrors: string[];
-  decodeWarnings: string[];
+interface CallMetrics {
+  seconds: { observe(value: number): void };
+  ok: { inc(): void };
+  errors: { inc(): void };
 }
-
-export type Encoding = { ok: true; bytes: number[]; fPort: number | undefined; warnings: string[] } | { ok: false; errors: string[] };
 
 /** Another process's replace of a codec applies here within this time. */
 const CACHE_TTL_MS = 2000;
-const MAX_MESSAGES = 20;
 
 /** The codecs (SPEC §9): stored scripts, checked when saved, and the calls into them. */
 @Injectable()
 export class CodecsService {
   private readonly cache = new Map<string, { codec: CodecVersion | null; expires: number }>();
+  private readonly callMetrics = new Map<string, CallMetrics>();
 
   constructor(
     private readonly prisma: PrismaService,
@@ -92,8 +92,8 @@ export class CodecsService {
   async test(id: string, input: TestCodecInput): Promise<Decoding | Encoding> {
     const codec = await this.findRow(id);
     if (input.data !== undefined) return this.encode(codec, input.data);
-    const bytes = input.bytes ?? [...Buffer.from(input.payloadHex ?? '', 'hex')];
-    return this.decode(codec, bytes, input.fPort ?? 1, input.recvTime ? Date.parse(input.recvTime) : Date.now());
+    const payloadHex = input.payloadHex ?? Buffer.from(input.bytes ?? []).toString('hex');
+    return this.decode(codec, payloadHex, input.fPort ?? 1, input.recvTime ? Date.parse(input.recvTime) : Date.now());
   }
 
   /** The codec's current version, cached briefly: ingest asks on every uplink. The database unreachable, the last one read. */
@@ -108,27 +108,43 @@ export class CodecsService {
     return codec;
   }
 
-  /** decodeUplink (TS013). Never throws: whatever goes wrong is a decodeErrors entry. */
-  async decode(codec: CodecVersion, bytes: number[], fPort: number, recvTime: number): Promise<Decoding> {
-    const outcome = await this.runner.run(keyOf(codec), codec.script, 'decodeUplink', { bytes, fPort }, recvTime);
-    this.metrics.codecCallSeconds.observe({ codec: codec.id, function: 'decodeUplink' }, outcome.ms / 1000);
-    const decoding = outcome.ok ? readDecoding(outcome.value) : { decoded: null, decodeErrors: [outcome.error], decodeWarnings: [] };
-    this.metrics.codecCalls.inc({ codec: codec.id, function: 'decodeUplink', outcome: decoding.decodeErrors.length ? 'error' : 'ok' });
+  /** decodeUplink (TS013) on a payload given as hex. Never throws: whatever goes wrong is a decodeErrors entry. */
+  async decode(codec: CodecVersion, payloadHex: string, fPort: number, recvTime: number): Promise<Decoding> {
+    const { decoding, ms } = await this.runner.decode(keyOf(codec), codec.script, payloadHex, fPort, recvTime);
+    const metrics = this.metricsOf(codec.id, 'decodeUplink');
+    metrics.seconds.observe(ms / 1000);
+    (decoding.decodeErrors.length ? metrics.errors : metrics.ok).inc();
     return decoding;
   }
 
   /** encodeDownlink (TS013): the bytes and port to send, or the codec's reasons to refuse. */
   async encode(codec: CodecVersion, data: unknown): Promise<Encoding> {
     if (!codec.encodes) return { ok: false, errors: [`codec "${codec.id}" defines no encodeDownlink`] };
-    const outcome = await this.runner.run(keyOf(codec), codec.script, 'encodeDownlink', { data }, Date.now());
-    this.metrics.codecCallSeconds.observe({ codec: codec.id, function: 'encodeDownlink' }, outcome.ms / 1000);
-    const encoding: Encoding = outcome.ok ? readEncoding(outcome.value) : { ok: false, errors: [outcome.error] };
-    this.metrics.codecCalls.inc({ codec: codec.id, function: 'encodeDownlink', outcome: encoding.ok ? 'ok' : 'error' });
+    const { encoding, ms } = await this.runner.encode(keyOf(codec), codec.script, data);
+    const metrics = this.metricsOf(codec.id, 'encodeDownlink');
+    metrics.seconds.observe(ms / 1000);
+    (encoding.ok ? metrics.ok : metrics.errors).inc();
     return encoding;
+  }
+
+  /** The metrics of a codec's calls, looked up once per codec: ingest counts every uplink's. */
+  private metricsOf(codecId: string, fn: CodecFunction): CallMetrics {
+    const name = `${codecId}\u0000${fn}`;
+    let metrics = this.callMetrics.get(name);
+    if (!metrics) {
+      metrics = {
+        seconds: this.metrics.codecCallSeconds.labels({ codec: codecId, function: fn }),
+        ok: this.metrics.codecCalls.labels({ codec: codecId, function: fn, outcome: 'ok' }),
+        errors: this.metrics.codecCalls.labels({ codec: codecId, function: fn, outcome: 'error' }),
+      };
+      this.callMetrics.set(name, metrics);
+    }
+    return metrics;
   }
 
   private async compile(script: string): Promise<boolean> {
     const checked = await this.runner.check(script);
+    if ('unavailable' in checked) throw new ServiceUnavailableException(`the script cannot be checked now: ${checked.unavailable}`);
     if ('error' in checked) throw new BadRequestException(`script: ${checked.error}`);
     return checked.encodes;
   }
@@ -142,32 +158,6 @@ export class CodecsService {
 
 function keyOf(codec: CodecVersion): string {
   return `${codec.id}@${codec.version}`;
-}
-
-function readDecoding(value: unknown): Decoding {
-  const result = decodeResultSchema.safeParse(value);
-  if (!result.success) return { decoded: null, decodeErrors: ['decodeUplink must return { data, warnings?, errors? }'], decodeWarnings: [] };
-  const decodeErrors = messages(result.data.errors);
-  const decodeWarnings = messages(result.data.warnings);
-  if (!decodeErrors.length && result.data.data === undefined) decodeErrors.push('decodeUplink returned no data');
-  return { decoded: decodeErrors.length ? null : result.data.data, decodeErrors, decodeWarnings };
-}
-
-function readEncoding(value: unknown): Encoding {
-  const result = encodeResultSchema.safeParse(value);
-  if (!result.success) return { ok: false, errors: ['encodeDownlink must return { bytes: [0-255, …], fPort?, warnings?, errors? }'] };
-  const errors = messages(result.data.errors);
-  if (errors.length) return { ok: false, errors };
-  if (!result.data.bytes?.length) return { ok: false, errors: ['encodeDownlink returned no bytes'] };
-  return { ok: true, bytes: result.data.bytes, fPort: result.data.fPort, warnings: messages(result.data.warnings) };
-}
-
-/** A codec's warnings or errors as stored in the event: strings, a bounded number of them. */
-function messages(list: unknown[] | undefined): string[] {
-  return (list ?? []).slice(0, MAX_MESSAGES).map((message) => {
-    const text = typeof message === 'string' ? message : JSON.stringify(message);
-    return text.length > 500 ? `${text.slice(0, 500)}…` : text;
-  });
 }
 
 type CodecSummary = Omit<Codec, 'script'>;

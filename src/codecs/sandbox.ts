@@ -1,5 +1,5 @@
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from 'quickjs-emscripten';
-import { shouldInterruptAfterDeadline } from 'quickjs-emscripten';
+import { PRELUDE, SCRIPT_PREFIX, SCRIPT_SUFFIX } from './sandbox-prelude';
 
 /** What one codec call may use (SPEC §9). Documented in the README, Codecs. */
 export const SANDBOX_LIMITS = {
@@ -14,7 +14,10 @@ export const SANDBOX_LIMITS = {
 
 export type CodecFunction = 'decodeUplink' | 'encodeDownlink';
 
-export type SandboxOutcome = { ok: true; json: string } | { ok: false; error: string };
+/** A call of a codec function. */
+export type SandboxInput = { fn: 'decodeUplink'; payloadHex: string; fPort: number; recvTime: number } | { fn: 'encodeDownlink'; data: unknown };
+/** What the function returned, as JSON; or why there is no result (the script's error, a limit). */
+export type SandboxResult = { ok: true; json: string } | { ok: false; error: string };
 
 /** A script the sandbox refuses to compile, with the engine's reason and position. */
 export class CodecCompileError extends Error {}
@@ -28,53 +31,31 @@ const MAX_COMPILED = 100;
  */
 const LIMIT_HITS_TO_SUSPEND = 3;
 const SUSPENSION_MS = 60_000;
-
 /**
- * Evaluated before the codec's script; the function it returns stays with the host, out of the
- * script's reach. It takes the codec function's input as JSON and gives its result as JSON, so
- * nothing but strings crosses the boundary. The clock stands still at the uplink's recvTime.
+ * Time for the prelude (ours, not the script's: ~20 ms), however busy the machine; with the
+ * script's compileMs, within the runner's watchdog (500 ms), which would end the thread.
  */
-const PRELUDE = `(function () {
-  var parse = JSON.parse, stringify = JSON.stringify, now = 0;
-  var StillDate = class Date extends globalThis.Date {
-    constructor(...args) { if (args.length) super(...args); else super(now); }
-    static now() { return now; }
-  };
-  globalThis.Date = StillDate;
-  function plainJson(key, value) {
-    var type = typeof value;
-    if (type === 'function' || type === 'symbol') {
-      throw new TypeError('the result is not JSON: it holds a ' + type + (key ? ' at "' + key + '"' : ''));
-    }
-    return value;
-  }
-  return function (name, json, time) {
-    var f = name === 'decodeUplink' ? (typeof decodeUplink === 'function' ? decodeUplink : undefined)
-      : (typeof encodeDownlink === 'function' ? encodeDownlink : undefined);
-    if (f === undefined) throw new TypeError(name + ' is not defined');
-    now = time;
-    var input = parse(json);
-    if (name === 'decodeUplink') input.recvTime = new StillDate(time);
-    var result = f(input);
-    if (typeof result !== 'object' || result === null) throw new TypeError(name + ' must return an object, not ' + (result === null ? 'null' : typeof result));
-    var json = stringify(result, plainJson);
-    if (typeof json !== 'string') throw new TypeError(name + ' must return an object that is JSON');
-    return json;
-  };
-})()`;
+const PRELUDE_MS = 300;
 
 interface CompiledCodec {
   runtime: QuickJSRuntime;
   context: QuickJSContext;
+  /** The prelude's call function for this script (see sandbox-prelude.ts). */
   call: QuickJSHandle;
   encodes: boolean;
+  /** When the interrupt handler stops the script: set before each call. */
+  deadline: { at: number };
 }
+
+/** What a call answered: its result as JSON, or its error; `left`: it left state that could not be removed. */
+type CallResult = { ok: true; json: string; left: boolean } | { ok: false; error: string; limitHit: boolean; left: boolean };
 
 /**
  * Runs codec scripts in QuickJS (WebAssembly): no host object is ever given to a script, so it has
  * the language's built-ins and nothing else. Each codec version has its own runtime (memory
- * limit) and context, compiled once and reused across calls; one that hit a limit is thrown away
- * and compiled again on its next call, since its state may be half-built.
+ * limit) and context, compiled once and reused across calls, each of which starts from the same
+ * state (see sandbox-prelude.ts). A context a call may have left otherwise (it hit a limit, or
+ * left what cannot be removed) is thrown away, and the codec compiled again on its next call.
  */
 export class CodecSandbox {
   private readonly compiled = new Map<string, CompiledCodec>();
@@ -92,7 +73,7 @@ export class CodecSandbox {
    * build, which would count against the first codec's limits. One throwaway codec call first.
    */
   constructor(private readonly quickjs: QuickJSWASMModule) {
-    this.run('warm-up@0', 'function decodeUplink(input) { return { data: [input.bytes.length, new Date().getTime()] } }', 'decodeUplink', { bytes: [1] }, 0);
+    this.run('warm-up@0', 'function decodeUplink(input) { return { data: [input.bytes.length, new Date().getTime()] } }', { fn: 'decodeUplink', payloadHex: '01', fPort: 1, recvTime: 0 });
     this.discard('warm-up@0');
   }
 
@@ -104,8 +85,11 @@ export class CodecSandbox {
     return { encodes };
   }
 
-  /** Calls `fn` of the script cached as `key` (a codec version), compiling it on first use. */
-  run(key: string, script: string, fn: CodecFunction, input: unknown, recvTime: number): SandboxOutcome {
+  /**
+   * Calls a function of the script cached as `key` (a codec version), compiling it on first use:
+   * decodeUplink on the uplink's bytes (hex), or encodeDownlink on `{ data }` (as JSON).
+   */
+  run(key: string, script: string, call: SandboxInput): SandboxResult {
     const until = this.suspended.get(key);
     if (until !== undefined && until > Date.now()) return { ok: false, error: `codec suspended for ${SUSPENSION_MS / 1000} s: its calls ran into the sandbox's limits ${LIMIT_HITS_TO_SUSPEND} times in a row` };
     let codec = this.compiled.get(key);
@@ -122,60 +106,77 @@ export class CodecSandbox {
     } else this.compiled.delete(key);
     // Map order is use order: the first key is the least recently used.
     this.compiled.set(key, codec);
-    const { runtime, context } = codec;
-    runtime.setInterruptHandler(shouldInterruptAfterDeadline(Date.now() + SANDBOX_LIMITS.deadlineMs));
-    const args = [context.newString(fn), context.newString(JSON.stringify(input)), context.newNumber(recvTime)];
+    const result =
+      call.fn === 'decodeUplink'
+        ? this.invoke(codec, call.fn, call.payloadHex, call.fPort, call.recvTime, '', SANDBOX_LIMITS.deadlineMs)
+        : this.invoke(codec, call.fn, '', 0, Date.now(), JSON.stringify({ data: call.data }), SANDBOX_LIMITS.deadlineMs);
+    if (result.left || codec.runtime.hasPendingJob()) this.discard(key);
+    this.countLimitHits(key, !result.ok && result.limitHit);
+    if (!result.ok) return { ok: false, error: result.error };
+    if (result.json.length > SANDBOX_LIMITS.resultBytes) return { ok: false, error: `the result is larger than ${SANDBOX_LIMITS.resultBytes} bytes as JSON` };
+    return { ok: true, json: result.json };
+  }
+
+  /** Calls the prelude's call function for the codec, stopped after `deadlineMs`. */
+  private invoke(codec: CompiledCodec, name: CodecFunction | 'probe', hex: string, fPort: number, recvTime: number, json: string, deadlineMs: number): CallResult {
+    const { context } = codec;
+    const seed = (Math.random() * 2 ** 32) | 0;
+    const args = [context.newString(name), context.newString(hex), context.newNumber(fPort), context.newNumber(recvTime), context.newString(json), context.newNumber(seed)];
+    codec.deadline.at = Date.now() + deadlineMs;
     const result = context.callFunction(codec.call, context.undefined, ...args);
     for (const arg of args) arg.dispose();
     if (result.error) {
-      const { message, limitHit } = describeError(context, result.error, SANDBOX_LIMITS.deadlineMs);
+      // A limit (QuickJS's interrupt cannot be caught), or the cleanup failing: the context goes.
+      const described = describe(context.dump(result.error), deadlineMs, true);
       result.error.dispose();
-      this.countLimitHits(key, limitHit);
-      if (limitHit) this.discard(key);
-      return { ok: false, error: message };
+      return { ok: false, ...described, left: true };
     }
-    this.countLimitHits(key, false);
-    const json = context.getString(result.value);
+    const text = context.getString(result.value);
     result.value.dispose();
-    if (json.length > SANDBOX_LIMITS.resultBytes) return { ok: false, error: `the result is larger than ${SANDBOX_LIMITS.resultBytes} bytes as JSON` };
-    return { ok: true, json };
+    const left = text[1] === '!';
+    const body = text.slice(left ? 2 : 1);
+    if (text[0] === 'R') return { ok: true, json: body, left };
+    return { ok: false, ...describe(JSON.parse(body), deadlineMs, true), left };
   }
 
   private compile(script: string): CompiledCodec {
     const runtime = this.quickjs.newRuntime();
     runtime.setMemoryLimit(SANDBOX_LIMITS.memoryBytes);
     runtime.setMaxStackSize(SANDBOX_LIMITS.stackBytes);
-    runtime.setInterruptHandler(shouldInterruptAfterDeadline(Date.now() + SANDBOX_LIMITS.compileMs));
+    // The prelude freezing the built-ins is not the script's work, and not counted in its limit.
+    const deadline = { at: Date.now() + PRELUDE_MS };
+    runtime.setInterruptHandler(() => Date.now() > deadline.at);
     const context = runtime.newContext();
-    const codec: CompiledCodec = { runtime, context, call: context.undefined, encodes: false };
+    const codec: CompiledCodec = { runtime, context, call: context.undefined, encodes: false, deadline };
     try {
-      const prelude = context.evalCode(PRELUDE, 'sandbox.js', { type: 'global', strict: true });
-      if (prelude.error) {
-        const { message } = describeError(context, prelude.error, SANDBOX_LIMITS.compileMs);
-        prelude.error.dispose();
-        throw new CodecCompileError(message);
-      }
-      codec.call = prelude.value;
-      const evaluated = context.evalCode(script, SCRIPT_FILE, { type: 'global' });
-      if (evaluated.error) {
-        const { message } = describeError(context, evaluated.error, SANDBOX_LIMITS.compileMs);
-        evaluated.error.dispose();
-        throw new CodecCompileError(message);
-      }
-      evaluated.value.dispose();
-      const defines = (name: CodecFunction) => {
-        const found = context.evalCode(`typeof ${name} === 'function'`, 'sandbox.js');
-        const value = found.error ? false : context.dump(found.value) === true;
-        (found.error ?? found.value).dispose();
-        return value;
-      };
-      if (!defines('decodeUplink')) throw new CodecCompileError('the script defines no function decodeUplink');
-      codec.encodes = defines('encodeDownlink');
+      // The script alone first: its syntax errors at their own positions, and no way out of the function it is put in.
+      this.evaluate(context, script, { type: 'global', compileOnly: true }, false).dispose();
+      const adopt = this.evaluate(context, PRELUDE, { type: 'global', strict: true }, false, 'sandbox.js');
+      deadline.at = Date.now() + SANDBOX_LIMITS.compileMs;
+      const factory = this.evaluate(context, SCRIPT_PREFIX + script + SCRIPT_SUFFIX, { type: 'global' }, true);
+      const adopted = context.callFunction(adopt, context.undefined, factory);
+      adopt.dispose();
+      factory.dispose();
+      codec.call = context.unwrapResult(adopted);
+      const probe = this.invoke(codec, 'probe', '', 0, 0, '', SANDBOX_LIMITS.compileMs);
+      if (!probe.ok) throw new CodecCompileError(probe.error);
+      const [decodes, encodes] = JSON.parse(probe.json) as [boolean, boolean];
+      if (!decodes) throw new CodecCompileError('the script defines no function decodeUplink');
+      if (probe.left) throw new CodecCompileError('the script leaves in the global object what cannot be removed');
+      codec.encodes = encodes;
       return codec;
     } catch (error) {
       this.release(codec);
       throw error;
     }
+  }
+
+  private evaluate(context: QuickJSContext, code: string, options: { type: 'global'; strict?: boolean; compileOnly?: boolean }, prefixed: boolean, file = SCRIPT_FILE): QuickJSHandle {
+    const evaluated = context.evalCode(code, file, options);
+    if (!evaluated.error) return evaluated.value;
+    const { error } = describe(context.dump(evaluated.error), SANDBOX_LIMITS.compileMs, prefixed);
+    evaluated.error.dispose();
+    throw new CodecCompileError(error);
   }
 
   private countLimitHits(key: string, hit: boolean): void {
@@ -198,7 +199,7 @@ export class CodecSandbox {
 
   private release(codec: CompiledCodec): void {
     try {
-      if (codec.call !== codec.context.undefined) codec.call.dispose();
+      if (codec.call.alive && codec.call !== codec.context.undefined) codec.call.dispose();
       codec.context.dispose();
       codec.runtime.dispose();
     } catch {
@@ -207,16 +208,23 @@ export class CodecSandbox {
   }
 }
 
-/** QuickJS's InternalErrors are its limits: interrupted (deadline), out of memory, stack overflow. */
-function describeError(context: QuickJSContext, handle: QuickJSHandle, deadlineMs: number): { message: string; limitHit: boolean } {
-  const error = context.dump(handle) as { name?: unknown; message?: unknown; stack?: unknown } | unknown;
-  if (typeof error !== 'object' || error === null) return { message: `threw ${clip(String(error))}`, limitHit: false };
-  const { name, message, stack } = error as { name?: unknown; message?: unknown; stack?: unknown };
+/**
+ * What a script threw, as the host tells it: QuickJS's InternalErrors are its limits (interrupted
+ * at the deadline, out of memory, stack overflow); others keep their position in the script
+ * (`prefixed`: in the function the script was put in, whose first line is longer).
+ */
+function describe(thrown: unknown, deadlineMs: number, prefixed: boolean): { error: string; limitHit: boolean } {
+  if (typeof thrown !== 'object' || thrown === null) return { error: `threw ${clip(String(thrown))}`, limitHit: false };
+  if ('value' in thrown && !('name' in thrown)) return { error: `threw ${clip(String(thrown.value))}`, limitHit: false };
+  const { name, message, stack } = thrown as { name?: unknown; message?: unknown; stack?: unknown };
   const limitHit = name === 'InternalError';
-  const position = typeof stack === 'string' ? new RegExp(`${SCRIPT_FILE.replace('.', '\\.')}:(\\d+):(\\d+)`).exec(stack) : null;
   const limit = limitHit ? LIMIT_NAMES[String(message)]?.replace('{ms}', String(deadlineMs)) : undefined;
   const text = limit ?? `${typeof name === 'string' ? name : 'Error'}: ${clip(String(message))}`;
-  return { message: position && !limit ? `${text} (line ${position[1]}, column ${position[2]})` : text, limitHit };
+  const position = typeof stack === 'string' && !limit ? new RegExp(`${SCRIPT_FILE.replace('.', '\\.')}:(\\d+):(\\d+)`).exec(stack) : null;
+  if (!position) return { error: text, limitHit };
+  const line = Number(position[1]);
+  const column = line === 1 && prefixed ? Number(position[2]) - SCRIPT_PREFIX.length : Number(position[2]);
+  return { error: `${text} (line ${line}, column ${column})`, limitHit };
 }
 
 const LIMIT_NAMES: Record<string, string> = {

@@ -48,8 +48,7 @@ export class UplinkDecoder implements OnModuleInit {
     const codec = await this.codecs.current(codecId).catch((error: Error) => error);
     if (codec instanceof Error) return undecoded(`not decoded: codec "${codecId}" could not be read (${codec.message})`);
     if (!codec) return undecoded(`codec "${codecId}" not found`);
-    const bytes = [...Buffer.from(uplink.payloadHex, 'hex')];
-    const decoding = await this.codecs.decode(codec, bytes, uplink.port ?? PORTLESS_FPORT, Date.parse(event.time));
+    const decoding = await this.codecs.decode(codec, uplink.payloadHex, uplink.port ?? PORTLESS_FPORT, Date.parse(event.time));
     return { ...event, uplink: { ...uplink, ...decoding } };
   }
 }

@@ -13,13 +13,17 @@ afterAll(() => RUNNER.onModuleDestroy());
 
 describe('codec sandbox (QuickJS, in its own thread)', () => {
   let version = 0;
-  const run = (script: string, input: unknown = { bytes: [1, 2], fPort: 1 }, key = `codec${(version += 1)}@1`) => RUNNER.run(key, script, 'decodeUplink', input, RECV);
-  const valueOf = async (script: string, input?: unknown) => {
+  /** decodeUplink through the runner: its data, or its first error entry. */
+  const run = async (script: string, input: { bytes: number[]; fPort?: number } = { bytes: [1, 2], fPort: 1 }, key = `codec${(version += 1)}@1`) => {
+    const { decoding, ms } = await RUNNER.decode(key, script, Buffer.from(input.bytes).toString('hex'), input.fPort ?? 1, RECV);
+    return decoding.decodeErrors.length ? { ok: false as const, error: decoding.decodeErrors[0], ms } : { ok: true as const, value: decoding.decoded, ms };
+  };
+  const valueOf = async (script: string, input?: { bytes: number[]; fPort?: number }) => {
     const outcome = await run(script, input);
     if (!outcome.ok) throw new Error(outcome.error);
     return outcome.value;
   };
-  const errorOf = async (script: string, input?: unknown) => {
+  const errorOf = async (script: string, input?: { bytes: number[]; fPort?: number }) => {
     const outcome = await run(script, input);
     if (outcome.ok) throw new Error(`no error, got ${JSON.stringify(outcome.value)}`);
     return outcome.error;
@@ -31,8 +35,8 @@ describe('codec sandbox (QuickJS, in its own thread)', () => {
   };
 
   it('decodes bytes given as a plain array, with fPort and recvTime as a Date', async () => {
-    expect(await valueOf(TEMPERATURE, { bytes: [0x00, 0xeb], fPort: 2 })).toEqual({ data: { temperature: 23.5, port: 2, at: '2026-12-01T10:00:00.000Z' }, warnings: [] });
-    expect(await valueOf('function decodeUplink(i) { return { data: Array.isArray(i.bytes) } }')).toEqual({ data: true });
+    expect(await valueOf(TEMPERATURE, { bytes: [0x00, 0xeb], fPort: 2 })).toEqual({ temperature: 23.5, port: 2, at: '2026-12-01T10:00:00.000Z' });
+    expect(await valueOf('function decodeUplink(i) { return { data: Array.isArray(i.bytes) } }')).toBe(true);
   });
 
   it('refuses a syntax error with its line and column, and a script without decodeUplink', async () => {
@@ -45,7 +49,7 @@ describe('codec sandbox (QuickJS, in its own thread)', () => {
   });
 
   it('finds codec functions declared with const and let', async () => {
-    expect(await valueOf('const decodeUplink = (input) => ({ data: input.bytes.length })')).toEqual({ data: 2 });
+    expect(await valueOf('const decodeUplink = (input) => ({ data: input.bytes.length })')).toBe(2);
   });
 
   it('gives scripts no host object and no clock but recvTime', async () => {
@@ -53,7 +57,7 @@ describe('codec sandbox (QuickJS, in its own thread)', () => {
       return { data: { names: Object.getOwnPropertyNames(globalThis), now: Date.now(), date: new Date().toISOString(),
         reach: [typeof require, typeof process, typeof fetch, typeof setTimeout, typeof console, typeof module, typeof performance] } };
     }`;
-    const { data } = (await valueOf(script)) as { data: { names: string[]; now: number; date: string; reach: string[] } };
+    const data = (await valueOf(script)) as { names: string[]; now: number; date: string; reach: string[] };
     expect(data.reach).toEqual(Array(7).fill('undefined'));
     expect(data.names.filter((name) => !STANDARD_GLOBALS.has(name))).toEqual([]);
     expect(data.now).toBe(RECV);
@@ -65,14 +69,14 @@ describe('codec sandbox (QuickJS, in its own thread)', () => {
   it('stops an endless loop at the deadline, and the codec works again on the next call', async () => {
     const script = 'function decodeUplink(input) { if (input.fPort === 9) while (true) {} return { data: 1 } }';
     expect(await run(script, { bytes: [], fPort: 9 }, 'loop@1')).toEqual({ ok: false, error: `stopped after ${SANDBOX_LIMITS.deadlineMs} ms (time limit)`, ms: expect.any(Number) });
-    expect(await run(script, { bytes: [], fPort: 1 }, 'loop@1')).toEqual({ ok: true, value: { data: 1 }, ms: expect.any(Number) });
+    expect(await run(script, { bytes: [], fPort: 1 }, 'loop@1')).toEqual({ ok: true, value: 1, ms: expect.any(Number) });
   });
 
   it('stops a memory bomb at 16 MiB and deep recursion at the stack limit', async () => {
     expect(await errorOf('function decodeUplink() { var a = []; while (true) a.push("x".repeat(1e5) + a.length); }')).toMatch(/^(out of memory \(limit 16 MiB\)|stopped after|killed after)/);
     expect(await errorOf('function decodeUplink() { var a = new Uint8Array(32 * 1024 * 1024); return { data: a.length } }')).toBe('out of memory (limit 16 MiB)');
     expect(await errorOf('function decodeUplink(input) { function down(n) { return down(n + 1) + 1 } return { data: down(0) } }')).toMatch(/^stack overflow/);
-    expect(await valueOf(TEMPERATURE, { bytes: [0, 10], fPort: 1 })).toMatchObject({ data: { temperature: 1 } });
+    expect(await valueOf(TEMPERATURE, { bytes: [0, 10], fPort: 1 })).toMatchObject({ temperature: 1 });
   });
 
   it('suspends a codec stopped by its limits 3 times in a row, so that a flood of its uplinks leaves the thread to the others', async () => {
@@ -82,7 +86,7 @@ describe('codec sandbox (QuickJS, in its own thread)', () => {
     const errors = (await Promise.all(flood)).map((outcome) => (outcome.ok ? 'ok' : outcome.error));
     expect(errors.slice(0, 3)).toEqual(Array(3).fill(`stopped after ${SANDBOX_LIMITS.deadlineMs} ms (time limit)`));
     expect(new Set(errors.slice(3))).toEqual(new Set(["codec suspended for 60 s: its calls ran into the sandbox's limits 3 times in a row"]));
-    expect(await other).toMatchObject({ ok: true, value: { data: { temperature: 0.5 } } });
+    expect(await other).toMatchObject({ ok: true, value: { temperature: 0.5 } });
   });
 
   it('turns results that are not JSON into errors', async () => {
@@ -95,20 +99,64 @@ describe('codec sandbox (QuickJS, in its own thread)', () => {
     expect(await errorOf('function decodeUplink() { return { data: "x".repeat(70000) } }')).toBe(`the result is larger than ${SANDBOX_LIMITS.resultBytes} bytes as JSON`);
   });
 
-  it('keeps a codec compiled per version and forgets older versions', async () => {
-    const counting = 'var calls = 0; function decodeUplink() { calls += 1; return { data: calls } }';
-    const call = async (key: string) => ((await RUNNER.run(key, counting, 'decodeUplink', { bytes: [] }, RECV)) as { value: unknown }).value;
-    expect(await call('count@1')).toEqual({ data: 1 });
-    expect(await call('count@1')).toEqual({ data: 2 });
-    expect(await call('count@2')).toEqual({ data: 1 });
-    expect(await call('count@1')).toEqual({ data: 1 });
+  it('starts every call from the same state: nothing a call keeps reaches the next one', async () => {
+    const keeper = `
+      var count = 0; let lexical = 0; var table = {};
+      function decodeUplink(input) {
+        count += 1; lexical += 1; table[input.fPort] = true;
+        implicit = (typeof implicit === 'number' ? implicit : 0) + 1;
+        globalThis.viaGlobal = (globalThis.viaGlobal || 0) + 1;
+        Array.prototype.stash = ([].stash || 0) + 1;
+        Object.prototype.stash2 = 1;
+        JSON.stash = 1;
+        Math = null;
+        Object.getPrototypeOf([][Symbol.iterator]()).stash3 = 1;
+        Object.getPrototypeOf(function* () {}).stash4 = 1;
+        (0, eval)('var evalVar = (typeof evalVar === "number" ? evalVar : 0) + 1; let evalLet = 1');
+        return { data: { count: count, lexical: lexical, ports: Object.keys(table), implicit: implicit, viaGlobal: globalThis.viaGlobal,
+          stashes: [[].stash, ({}).stash2, JSON.stash, [][Symbol.iterator]().stash3, (function* () {})().stash4].map(String),
+          math: typeof Math.max, evalVar: evalVar, evalLet: typeof evalLet, randoms: [Math.random(), Math.random()] } };
+      }`;
+    const first = (await valueOf(keeper, { bytes: [], fPort: 1 })) as { randoms: number[] };
+    const second = (await valueOf(keeper, { bytes: [], fPort: 2 })) as { randoms: number[] };
+    const same = { count: 1, lexical: 1, implicit: 1, viaGlobal: 1, stashes: Array(5).fill('undefined'), math: 'function', evalVar: 1, evalLet: 'undefined' };
+    expect(first).toEqual({ ...same, ports: ['1'], randoms: expect.any(Array) });
+    expect(second).toEqual({ ...same, ports: ['2'], randoms: expect.any(Array) });
+    expect(first.randoms).not.toEqual(second.randoms);
+  });
+
+  it('throws away a context left with what cannot be removed: a fixed global, another global prototype, a Promise job', async () => {
+    const leaving = (how: string) => `function decodeUplink() {
+      var seen = typeof sticky === 'number' ? sticky : 0;
+      assigned = 1; // undeclared: fails if the global object was left non-extensible
+      ${how}
+      return { data: seen + assigned - 1 };
+    }`;
+    for (const how of [
+      "Object.defineProperty(globalThis, 'sticky', { value: 1 });",
+      'Object.setPrototypeOf(globalThis, { sticky: 1 });',
+      "Promise.resolve().then(function () { Object.defineProperty(globalThis, 'sticky', { value: 1 }) });",
+      'Object.preventExtensions(globalThis);',
+    ]) {
+      const key = `leaving${(version += 1)}@1`;
+      const call = () => run(leaving(how), { bytes: [], fPort: 1 }, key);
+      expect([await call(), await call()]).toEqual(Array(2).fill({ ok: true, value: 0, ms: expect.any(Number) }));
+    }
+  });
+
+  it("gives the clock only through recvTime, even by the real Date's prototype", async () => {
+    const script = `function decodeUplink() {
+      var real = Date.prototype.constructor;
+      return { data: [new real().getTime(), real === Date, typeof Date(), Object.getPrototypeOf(Date) === Function.prototype, new Date(0).getTime()] };
+    }`;
+    expect(await valueOf(script)).toEqual([RECV, true, 'string', true, 0]);
   });
 
   it('kills a call stuck in a built-in past the deadline, suspends that codec and keeps serving the others', async () => {
     const bomb = 'function decodeUplink() { var a = []; while (true) a.push(new Array(100000).fill(1)) }';
     const good = (n: number) => run(TEMPERATURE, { bytes: [0, n, 1], fPort: 1 }, 'good@1');
     const outcomes = await Promise.all([good(1), good(2), run(bomb, { bytes: [] }, 'bomb@1'), good(3), good(4)]);
-    expect(outcomes.map((outcome) => (outcome.ok ? (outcome.value as { data: { temperature: number } }).data.temperature : outcome.error))).toEqual([
+    expect(outcomes.map((outcome) => (outcome.ok ? (outcome.value as { temperature: number }).temperature : outcome.error))).toEqual([
       0.1,
       0.2,
       expect.stringMatching(/^killed after \d+ ms|^out of memory/),
