@@ -85,7 +85,7 @@ export class EventBatchWriter {
 }
 
 /** SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation): the row, not the database. */
-function isRowError(error: unknown): boolean {
+export function isRowError(error: unknown): boolean {
   return /^2[23]/.test((error as { code?: string })?.code ?? '');
 }
 
