@@ -40,7 +40,9 @@ export class EventBatchWriter {
   private async insertBatch(rows: EventRow[]): Promise<Array<boolean | ItemFailure>> {
     try {
       const inserted = await this.insertMany(rows);
-      return rows.map((row) => inserted.has(row.id));
+      // A store that timed out but still ran can share a batch with its own journal replay (same
+      // id): one row was inserted, so only one of them is new; the other comes back as its copy.
+      return rows.map((row) => inserted.delete(row.id));
     } catch (error) {
       // One row Postgres refuses (its device just deleted, a value it cannot store) must not fail
       // its neighbours, other requests' events: retry them alone.
