@@ -54,6 +54,8 @@ export class EventBatchWriter {
   }
 
   /**
+   * An event whose id is already stored (the journal replay of a store that committed, after its
+   * identity expired) is not inserted again: it comes back as a copy, merged into itself.
    * The batch goes as one JSON document: pg would otherwise escape every JSON body into an array
    * literal, and Postgres parse it twice (the array, then each element).
    */
@@ -79,6 +81,7 @@ export class EventBatchWriter {
              INSERT INTO events (id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw)
              SELECT id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw
              FROM firsts WHERE id IN (SELECT event_id FROM claimed)
+             ON CONFLICT DO NOTHING
              RETURNING id`,
       values: [JSON.stringify(rows), this.identityTtlMs],
     });

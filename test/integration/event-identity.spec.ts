@@ -188,5 +188,18 @@ describe('event identity', () => {
       expect([original.id, replay.id]).toEqual([id, id]);
       expect([original.isNew, replay.isNew].sort()).toEqual([false, true]);
     });
+
+    it('is stored, not new, when the identity expired before the replay (the event id already exists)', async () => {
+      const id = uuid7();
+      const replayed = event('expired');
+      const receivedAt = new Date();
+      const [original] = await store.store(connection, [replayed], {}, receivedAt, [id]);
+      expect(original.isNew).toBe(true);
+      await db.query(`UPDATE event_identities SET expires_at = now() - interval '1 second' WHERE event_id = $1`, [id]);
+      const [replay] = await store.store(connection, [replayed], {}, receivedAt, [id]);
+      expect(replay).toMatchObject({ id, isNew: false });
+      const { rows } = await db.query('SELECT count(*)::int AS n FROM events WHERE id = $1', [id]);
+      expect(rows[0].n).toBe(1);
+    });
   });
 });
