@@ -160,11 +160,17 @@ export class EventStore {
     return EventCursor.open(this.prisma.pool, `SELECT ${columns} FROM events ${where} ORDER BY id`, values, fromRawRow);
   }
 
-  async markPublished(ids: string[]): Promise<void> {
+  /**
+   * The events' times bound the update to their partitions: by id alone Postgres probes the
+   * primary key of every partition for every id.
+   */
+  async markPublished(events: Array<Pick<NormalizedEvent, 'id' | 'time'>>): Promise<void> {
+    if (events.length === 0) return;
+    const times = events.map((event) => Date.parse(event.time));
     await this.prisma.pool.query({
       name: 'mark-events-published',
-      text: 'UPDATE events SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL',
-      values: [ids],
+      text: 'UPDATE events SET published_at = now() WHERE id = ANY($1::uuid[]) AND time >= $2 AND time <= $3 AND published_at IS NULL',
+      values: [events.map((event) => event.id), new Date(Math.min(...times)), new Date(Math.max(...times))],
     });
   }
 
