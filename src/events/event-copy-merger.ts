@@ -67,11 +67,15 @@ export class EventCopyMerger {
     }
   }
 
-  private async mergeAll(copies: EventCopy[]): Promise<Array<MergedCopy | null>> {
-    const results: Array<MergedCopy | null> = copies.map(() => null);
+  private async mergeAll(copies: EventCopy[]): Promise<Array<MergedCopy | null | ItemFailure>> {
+    const results: Array<MergedCopy | null | ItemFailure> = copies.map(() => null);
     let left = copies.map((_, n) => n);
     for (let round = 0; left.length; round++) {
-      if (round === MAX_ROUNDS) throw new Error(`${left.length} cop(ies) could not be merged: their events kept changing`);
+      if (round === MAX_ROUNDS) {
+        // Only those copies fail (their requests are answered 5xx); the others of the batch are merged.
+        for (const n of left) results[n] = new ItemFailure(new Error(`copy of ${copies[n].dedupKey} could not be merged: its event kept changing`));
+        break;
+      }
       const holders = await this.readHolders(left.map((n) => ({ n, copy: copies[n] })));
       // The copies of one event are folded together, in arrival order: one write per event.
       const byEvent = new Map<string, { holder: HolderRow; radio: Radio | null; copies: number[] }>();
