@@ -36,6 +36,8 @@ const SNAPSHOT_INTERVAL_MS = 60_000;
 @Injectable()
 export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly cache = new Map<string, { connection: OpenConnection | null; expires: number }>();
+  /** Reads in flight: when the cached copy expires under load, the requests waiting share one read. */
+  private readonly reading = new Map<string, Promise<OpenConnection | null>>();
   private readonly listeners: Array<(change: ConnectionChange) => void> = [];
   /** Only where ingest is served: a worker keeps no journal. */
   private readonly snapshot?: ConnectionSnapshot;
@@ -184,7 +186,18 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
     return known;
   }
 
-  private async read(id: string): Promise<OpenConnection | null> {
+  private read(id: string): Promise<OpenConnection | null> {
+    let reading = this.reading.get(id);
+    if (!reading) {
+      const read: Promise<OpenConnection | null> = this.readRow(id).finally(() => {
+        if (this.reading.get(id) === read) this.reading.delete(id);
+      });
+      this.reading.set(id, (reading = read));
+    }
+    return reading;
+  }
+
+  private async readRow(id: string): Promise<OpenConnection | null> {
     const row = await this.prisma.connection.findUnique({ where: { id } });
     const connection = row && this.openRow(row);
     this.cache.set(id, { connection, expires: Date.now() + CACHE_TTL_MS });
@@ -211,6 +224,8 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
 
   private changed(change: ConnectionChange, row: Connection | null): void {
     this.cache.delete(change.id);
+    // A read begun before the change is not shared with the requests after it.
+    this.reading.delete(change.id);
     void this.snapshot?.remember(change.id, row && recordOf(row));
     for (const listener of this.listeners) listener(change);
   }

@@ -40,7 +40,9 @@ export class EventBatchWriter {
   private async insertBatch(rows: EventRow[]): Promise<Array<boolean | ItemFailure>> {
     try {
       const inserted = await this.insertMany(rows);
-      return rows.map((row) => inserted.has(row.id));
+      // A store that timed out but still ran can share a batch with its own journal replay (same
+      // id): one row was inserted, so only one of them is new; the other comes back as its copy.
+      return rows.map((row) => inserted.delete(row.id));
     } catch (error) {
       // One row Postgres refuses (its device just deleted, a value it cannot store) must not fail
       // its neighbours, other requests' events: retry them alone.
@@ -52,6 +54,8 @@ export class EventBatchWriter {
   }
 
   /**
+   * An event whose id is already stored (the journal replay of a store that committed, after its
+   * identity expired) is not inserted again: it comes back as a copy, merged into itself.
    * The batch goes as one JSON document: pg would otherwise escape every JSON body into an array
    * literal, and Postgres parse it twice (the array, then each element).
    */
@@ -77,6 +81,7 @@ export class EventBatchWriter {
              INSERT INTO events (id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw)
              SELECT id, connection_id, device_id, network, type, external_id, dedup_key, time, received_at, body, raw
              FROM firsts WHERE id IN (SELECT event_id FROM claimed)
+             ON CONFLICT DO NOTHING
              RETURNING id`,
       values: [JSON.stringify(rows), this.identityTtlMs],
     });
@@ -85,7 +90,7 @@ export class EventBatchWriter {
 }
 
 /** SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation): the row, not the database. */
-function isRowError(error: unknown): boolean {
+export function isRowError(error: unknown): boolean {
   return /^2[23]/.test((error as { code?: string })?.code ?? '');
 }
 

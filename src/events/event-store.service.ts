@@ -9,8 +9,8 @@ import { deviceStateOf } from '../devices/device-state';
 import { Event } from '../generated/prisma/client';
 import type { OpenConnection } from '../connections/connections.service';
 import { EventBatchWriter, EventRow, isForeignKeyViolation } from './event-batch-writer';
-import { IncomingEvent, NormalizedEvent, Radio } from './normalized-event';
-import { mergeRadio } from './radio';
+import { EventCopyMerger } from './event-copy-merger';
+import { IncomingEvent, NormalizedEvent } from './normalized-event';
 import { EventBody, fromRawRow, normalized, RawEventRow } from './event-rows';
 
 export interface StoredEvent {
@@ -35,6 +35,7 @@ export interface IngestContext {
 @Injectable()
 export class EventStore {
   private readonly writer: EventBatchWriter;
+  private readonly copies: EventCopyMerger;
 
   constructor(
     private readonly prisma: PrismaService,
@@ -43,6 +44,7 @@ export class EventStore {
     config: ConfigService<Settings, true>,
   ) {
     this.writer = new EventBatchWriter(prisma.pool, config.get('EVENT_IDENTITY_TTL_HOURS', { infer: true }) * 3600_000);
+    this.copies = new EventCopyMerger(prisma.pool);
   }
 
   /**
@@ -69,7 +71,7 @@ export class EventStore {
           device = await this.devices.resolve(connection.id, event.device, context.downlinkUrl);
           continue;
         }
-        const first = isNew ? { id: row.id, radio: event.radio } : await this.mergeCopy(connection.id, event);
+        const first = isNew ? { id: row.id, radio: event.radio } : await this.copies.merge({ connectionId: connection.id, dedupKey: event.dedupKey, time: event.time, radio: event.radio });
         if (first === null) {
           if (attempt < 3) continue;
           throw new Error(`identity ${event.dedupKey} of connection ${connection.id} could not be claimed nor merged into`);
@@ -98,11 +100,17 @@ export class EventStore {
     return result.rows.map(fromRawRow);
   }
 
-  async markPublished(ids: string[]): Promise<void> {
+  /**
+   * The events' times bound the update to their partitions: by id alone Postgres probes the
+   * primary key of every partition for every id.
+   */
+  async markPublished(events: Array<Pick<NormalizedEvent, 'id' | 'time'>>): Promise<void> {
+    if (events.length === 0) return;
+    const times = events.map((event) => Date.parse(event.time));
     await this.prisma.pool.query({
       name: 'mark-events-published',
-      text: 'UPDATE events SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL',
-      values: [ids],
+      text: 'UPDATE events SET published_at = now() WHERE id = ANY($1::uuid[]) AND time >= $2 AND time <= $3 AND published_at IS NULL',
+      values: [events.map((event) => event.id), new Date(Math.min(...times)), new Date(Math.max(...times))],
     });
   }
 
@@ -114,53 +122,6 @@ export class EventStore {
       orderBy: { receivedAt: 'asc' },
       take: limit,
     });
-  }
-
-  /**
-   * Adds a copy's gateways to the event its identity names, under the identity's row lock so that
-   * concurrent copies all count. Null when the identity no longer names an event this is a copy of.
-   */
-  private async mergeCopy(connectionId: string, event: IncomingEvent): Promise<{ id: string; radio: Radio | null } | null> {
-    const client = await this.prisma.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const { rows } = await client.query<{ event_id: string; event_time: Date }>({
-        name: 'lock-event-identity',
-        text: `SELECT event_id, event_time FROM event_identities
-               WHERE connection_id = $1 AND identity_key = $2 AND expires_at > now()
-                 AND (window_ms IS NULL OR abs(extract(epoch FROM $3::timestamptz - event_time) * 1000) <= window_ms)
-               FOR UPDATE`,
-        values: [connectionId, event.dedupKey, event.time],
-      });
-      const identity = rows[0];
-      if (!identity) {
-        await client.query('ROLLBACK');
-        return null;
-      }
-      // event_time lets Postgres go straight to the event's partition when events are partitioned by time.
-      const { rows: events } = await client.query<{ body: EventBody }>({
-        name: 'read-event-body',
-        text: 'SELECT body FROM events WHERE id = $1 AND time = $2',
-        values: [identity.event_id, identity.event_time],
-      });
-      const first = events[0];
-      // Gone when retention removed it: the copy has nothing left to add to.
-      const radio = first && mergeRadio(first.body.radio, event.radio);
-      if (first && JSON.stringify(radio) !== JSON.stringify(first.body.radio)) {
-        await client.query({
-          name: 'merge-event-radio',
-          text: 'UPDATE events SET body = $3 WHERE id = $1 AND time = $2',
-          values: [identity.event_id, identity.event_time, JSON.stringify({ ...first.body, radio })],
-        });
-      }
-      await client.query('COMMIT');
-      return { id: identity.event_id, radio: radio ?? event.radio };
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
   }
 
   /** Deletes expired identities, a bounded chunk at a time; the number deleted. */

@@ -25,9 +25,9 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private sweeper?: PeriodicTask;
   // Jobs run 64 at a time: their reads and their marks go to Postgres together.
   private readonly reader = new CoalescingBatcher<string[], NormalizedEvent[]>((idLists) => this.readUnpublished(idLists));
-  private readonly marker = new CoalescingBatcher<string[], void>(async (idLists) => {
-    await this.store.markPublished(idLists.flat());
-    return idLists.map(() => undefined);
+  private readonly marker = new CoalescingBatcher<NormalizedEvent[], void>(async (lists) => {
+    await this.store.markPublished(lists.flat());
+    return lists.map(() => undefined);
   });
 
   constructor(
@@ -70,7 +70,7 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     const published = events.filter((_, i) => outcomes[i].status === 'fulfilled');
     for (const event of published) this.metrics.mqttPublishLatency.observe((Date.now() - Date.parse(event.receivedAt)) / 1000);
     this.live.publish(published);
-    if (published.length) await this.marker.push(published.map((event) => event.id));
+    if (published.length) await this.marker.push(published);
     for (const event of published) this.logger.debug(`published event ${event.id} on MQTT`);
     const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     if (failure) throw failure.reason;

@@ -52,4 +52,14 @@ describe('EventBatchWriter on the real events table', () => {
     const { rows } = await pool.query('SELECT dedup_key FROM events WHERE connection_id = $1 ORDER BY dedup_key', [connectionId]);
     expect(rows.map((r) => r.dedup_key)).toEqual(['first', 'good-1', 'good-2']);
   });
+
+  it('answers new to only one of two rows with the same id in a batch (a store that timed out, and its journal replay)', async () => {
+    const writer = new EventBatchWriter(pool, 3600_000);
+    const replayed = row('replayed-in-batch');
+    // The first insert runs alone; the store and its replay gather into one batch behind it.
+    const outcomes = await Promise.all([writer.insert(row('ahead')), writer.insert(replayed), writer.insert({ ...replayed })]);
+    expect(outcomes).toEqual([true, true, false]);
+    const { rows } = await pool.query('SELECT count(*)::int AS n FROM events WHERE id = $1', [replayed.id]);
+    expect(rows[0].n).toBe(1);
+  });
 });

@@ -2,6 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
 import heliumUplink from '../fixtures/helium-uplink.json';
 import { applicationUp, uplinkEvent } from '../fakes/fake-tts';
+import { uuid7 } from '../../src/common/uuid7';
+import { ConnectionsService, OpenConnection } from '../../src/connections/connections.service';
+import { EventStore } from '../../src/events/event-store.service';
+import { IncomingEvent } from '../../src/events/normalized-event';
 import { TestBridge } from '../support/bridge';
 import { TEST_DATABASE_URL } from '../support/env';
 import { MqttCollector, sleep } from '../support/mqtt-collector';
@@ -145,6 +149,57 @@ describe('event identity', () => {
       expect(answers.filter((a) => !a.duplicate)).toHaveLength(1);
       const [event] = await uplinks('helium', 50020);
       expect(event.radio.gateways).toHaveLength(6);
+    });
+  });
+
+  /** A store that timed out (JOURNAL_STORE_TIMEOUT_MS) may still commit: its journal replay then finds it stored. */
+  describe('the journal replay of a store that committed after all', () => {
+    let store: EventStore;
+    let connection: OpenConnection;
+    const event = (key: string): IncomingEvent => ({
+      type: 'uplink',
+      dedupKey: `replay-${suffix}-${key}`,
+      device: { externalId: 'REPLAY01' },
+      time: new Date().toISOString(),
+      uplink: null,
+      radio: null,
+      status: null,
+      ack: null,
+      location: null,
+      raw: {},
+    });
+
+    beforeAll(async () => {
+      store = bridge.app.get(EventStore);
+      connection = (await bridge.app.get(ConnectionsService).open(ids.helium))!;
+      // The device is then known: the stores below reach the insert batch in the same tick.
+      await store.store(connection, [event('device')]);
+    });
+
+    it('is new for only one of them when both land in one insert batch', async () => {
+      const id = uuid7();
+      const replayed = event('same-batch');
+      const receivedAt = new Date();
+      const [, [original], [replay]] = await Promise.all([
+        store.store(connection, [event('ahead')]),
+        store.store(connection, [replayed], {}, receivedAt, [id]),
+        store.store(connection, [replayed], {}, receivedAt, [id]),
+      ]);
+      expect([original.id, replay.id]).toEqual([id, id]);
+      expect([original.isNew, replay.isNew].sort()).toEqual([false, true]);
+    });
+
+    it('is stored, not new, when the identity expired before the replay (the event id already exists)', async () => {
+      const id = uuid7();
+      const replayed = event('expired');
+      const receivedAt = new Date();
+      const [original] = await store.store(connection, [replayed], {}, receivedAt, [id]);
+      expect(original.isNew).toBe(true);
+      await db.query(`UPDATE event_identities SET expires_at = now() - interval '1 second' WHERE event_id = $1`, [id]);
+      const [replay] = await store.store(connection, [replayed], {}, receivedAt, [id]);
+      expect(replay).toMatchObject({ id, isNew: false });
+      const { rows } = await db.query('SELECT count(*)::int AS n FROM events WHERE id = $1', [id]);
+      expect(rows[0].n).toBe(1);
     });
   });
 });

@@ -24,6 +24,8 @@ const ACTIVE_WEBHOOKS_TTL_MS = 2000;
 @Injectable()
 export class WebhookDispatcher {
   private active?: { webhooks: ActiveWebhook[]; expires: number };
+  /** The read in flight: the batches that find the list expired share it. */
+  private reading?: Promise<ActiveWebhook[]>;
 
   constructor(
     private readonly prisma: PrismaService,
@@ -33,6 +35,8 @@ export class WebhookDispatcher {
   /** Called by WebhooksService after a change on this instance, which then applies at once. */
   invalidate(): void {
     this.active = undefined;
+    // A read begun before the change is not shared with the batches after it.
+    this.reading = undefined;
   }
 
   /**
@@ -55,6 +59,16 @@ export class WebhookDispatcher {
 
   private async activeWebhooks(): Promise<ActiveWebhook[]> {
     if (this.active && this.active.expires > Date.now()) return this.active.webhooks;
+    if (!this.reading) {
+      const read: Promise<ActiveWebhook[]> = this.readActive().finally(() => {
+        if (this.reading === read) this.reading = undefined;
+      });
+      this.reading = read;
+    }
+    return this.reading;
+  }
+
+  private async readActive(): Promise<ActiveWebhook[]> {
     const webhooks = await this.prisma.webhook.findMany({
       where: { active: true },
       select: { id: true, events: true, networks: true, connectionIds: true },
