@@ -78,6 +78,9 @@ export class Journal {
   /** Records of the write being synced now. */
   private writing = 0;
   private queuedBytes = 0;
+  /** Running totals over `segments` (their sizes, their records not yet replayed): appends read them. */
+  private segmentBytes = 0;
+  private segmentPending = 0;
   private nextSeq = 1;
   /** Disk syncs so far: with group commit, far fewer than appends under concurrent load. */
   syncs = 0;
@@ -96,28 +99,25 @@ export class Journal {
   }
 
   get stats(): JournalStats {
-    let depth = 0;
-    let bytes = this.queuedBytes;
-    let oldestAppendedAt: number | null = null;
-    for (const segment of this.segments) {
-      const pending = segment.times.length - segment.replayed;
-      depth += pending;
-      bytes += segment.size;
-      if (pending > 0 && oldestAppendedAt === null) oldestAppendedAt = segment.times[segment.replayed];
-    }
-    return { depth: depth + this.writing + this.queue.length, bytes, oldestAppendedAt };
+    // Replay goes in file order: the oldest pending record is in the first file not fully replayed.
+    const oldest = this.segmentPending > 0 ? this.segments.find((s) => s.replayed < s.times.length) : undefined;
+    return {
+      depth: this.segmentPending + this.writing + this.queue.length,
+      bytes: this.segmentBytes + this.queuedBytes,
+      oldestAppendedAt: oldest ? oldest.times[oldest.replayed] : null,
+    };
   }
 
   /** Nothing waits to be replayed and nothing is being appended. */
   get isEmpty(): boolean {
-    return !this.flushing && this.queue.length === 0 && this.segments.every((s) => s.replayed === s.times.length);
+    return !this.flushing && this.queue.length === 0 && this.segmentPending === 0;
   }
 
   /** Resolves once the record is on disk (synced); rejects when there is no room or the disk refuses it. */
   append(payload: unknown): Promise<void> {
     const appendedAt = Date.now();
     const record = encodeRecord(payload, appendedAt);
-    if (this.stats.bytes + record.length > this.options.maxBytes) return Promise.reject(new JournalFullError(this.options.maxBytes));
+    if (this.segmentBytes + this.queuedBytes + record.length > this.options.maxBytes) return Promise.reject(new JournalFullError(this.options.maxBytes));
     this.queuedBytes += record.length;
     return new Promise((resolve, reject) => {
       this.queue.push({ record, appendedAt, resolve, reject });
@@ -149,13 +149,13 @@ export class Journal {
         }
         if (done > 0) {
           segment.replayedTo = chunk[done - 1].end;
-          segment.replayed += done;
+          this.markReplayed(segment, segment.replayed + done);
         }
         if (retryAt >= 0) return false;
       }
       // Damage and a torn end were reported when the file was taken in: nothing more to read there.
       segment.replayedTo = end;
-      segment.replayed = count;
+      this.markReplayed(segment, count);
       await this.retireIfDone(segment);
     }
     for (const segment of [...this.segments]) await this.retireIfDone(segment);
@@ -184,7 +184,9 @@ export class Journal {
           await (segment.handle as FileHandle).datasync();
           this.syncs += 1;
           segment.size += bytes;
+          this.segmentBytes += bytes;
           for (const item of batch) segment.times.push(item.appendedAt);
+          this.segmentPending += batch.length;
           this.writing = 0;
           this.queuedBytes -= bytes;
           for (const item of batch) item.resolve();
@@ -228,9 +230,20 @@ export class Journal {
       throw error;
     }
     const segment: Segment = { seq, path, size: HEADER_BYTES, replayedTo: HEADER_BYTES, times: [], replayed: 0, damaged: false, handle };
-    this.segments.push(segment);
+    this.addSegment(segment);
     this.active = segment;
     return segment;
+  }
+
+  private addSegment(segment: Segment): void {
+    this.segments.push(segment);
+    this.segmentBytes += segment.size;
+    this.segmentPending += segment.times.length - segment.replayed;
+  }
+
+  private markReplayed(segment: Segment, replayed: number): void {
+    this.segmentPending -= replayed - segment.replayed;
+    segment.replayed = replayed;
   }
 
   /** A replayed file is deleted (kept aside when damage was found in it), unless it is still being written. */
@@ -241,6 +254,7 @@ export class Journal {
       this.active = undefined;
     }
     this.segments.splice(this.segments.indexOf(segment), 1);
+    this.segmentBytes -= segment.size;
     await segment.handle?.close().catch(() => undefined);
     if (segment.damaged) await this.moveAside(segment.path, 'damaged records were skipped');
     else await unlink(segment.path).catch((error: Error) => this.options.log.warn(`journal: could not delete replayed ${segment.path}: ${error.message}`));
@@ -264,7 +278,7 @@ export class Journal {
       const decoded = decodeRecords(bytes.subarray(HEADER_BYTES), HEADER_BYTES);
       for (const problem of decoded.problems) this.options.log.warn(`journal: ${path} at byte ${problem.offset}: ${problem.reason}; skipped`);
       const damaged = decoded.problems.length > (decoded.torn ? 1 : 0);
-      this.segments.push({ seq, path, size: bytes.length, replayedTo: HEADER_BYTES, times: decoded.records.map((r) => r.appendedAt), replayed: 0, damaged });
+      this.addSegment({ seq, path, size: bytes.length, replayedTo: HEADER_BYTES, times: decoded.records.map((r) => r.appendedAt), replayed: 0, damaged });
     }
   }
 
