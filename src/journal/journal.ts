@@ -1,7 +1,7 @@
-import { constants } from 'node:fs';
-import { appendFile, FileHandle, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { appendFile, FileHandle, mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkHeader, decodeRecords, encodeHeader, encodeRecord, HEADER_BYTES } from './journal-format';
+import { decodeRecords, encodeRecord } from './journal-format';
+import { createSegmentFile, readRange, scanSegmentFile, Segment, SEGMENT_NAME } from './journal-segment';
 
 /** The journal has no room for the record (JOURNAL_MAX_BYTES). */
 export class JournalFullError extends Error {
@@ -38,21 +38,6 @@ export interface JournalOptions {
 /** What replay makes of one record: done, worth trying again later (Postgres down), or refused for good. */
 export type ReplayOutcome = 'done' | 'retry' | { refused: string };
 
-interface Segment {
-  seq: number;
-  path: string;
-  /** Bytes durable on disk (flushed and synced). */
-  size: number;
-  /** Offset of the first record not yet replayed. */
-  replayedTo: number;
-  /** Append time of each record, in file order; those from `replayed` on are pending. */
-  times: number[];
-  replayed: number;
-  /** Damage was found: the file is kept aside once replayed, not deleted. */
-  damaged: boolean;
-  handle?: FileHandle;
-}
-
 interface PendingAppend {
   record: Buffer;
   appendedAt: number;
@@ -60,7 +45,6 @@ interface PendingAppend {
   reject: (error: Error) => void;
 }
 
-const SEGMENT_NAME = /^segment-(\d{12})\.jnl$/;
 /** Replay stores this many records at a time: concurrent stores share one insert statement. */
 const REPLAY_CONCURRENCY = 64;
 
@@ -217,19 +201,7 @@ export class Journal {
 
   private async writableSegment(): Promise<Segment> {
     if (this.active) return this.active;
-    const seq = this.nextSeq++;
-    const path = join(this.dir, `segment-${String(seq).padStart(12, '0')}.jnl`);
-    const handle = await open(path, constants.O_CREAT | constants.O_EXCL | constants.O_RDWR);
-    try {
-      await handle.write(encodeHeader(), 0, HEADER_BYTES, 0);
-      await handle.sync();
-      await syncDirectory(this.dir);
-    } catch (error) {
-      await handle.close().catch(() => undefined);
-      await unlink(path).catch(() => undefined);
-      throw error;
-    }
-    const segment: Segment = { seq, path, size: HEADER_BYTES, replayedTo: HEADER_BYTES, times: [], replayed: 0, damaged: false, handle };
+    const segment = await createSegmentFile(this.dir, this.nextSeq++);
     this.addSegment(segment);
     this.active = segment;
     return segment;
@@ -267,18 +239,13 @@ export class Journal {
       const seq = Number(SEGMENT_NAME.exec(name)![1]);
       this.nextSeq = Math.max(this.nextSeq, seq + 1);
       const path = join(this.dir, name);
-      const bytes = await readFile(path);
-      const headerProblem = checkHeader(bytes.subarray(0, HEADER_BYTES));
-      if (headerProblem) {
-        // An empty file is a segment whose header never reached the disk: nothing in it.
-        if (bytes.length === 0) await unlink(path).catch(() => undefined);
-        else await this.moveAside(path, headerProblem.reason);
-        continue;
+      const scan = await scanSegmentFile(seq, path);
+      if (scan.kind === 'empty') await unlink(path).catch(() => undefined);
+      else if (scan.kind === 'unreadable') await this.moveAside(path, scan.reason);
+      else {
+        for (const problem of scan.problems) this.options.log.warn(`journal: ${path} at byte ${problem.offset}: ${problem.reason}; skipped`);
+        this.addSegment(scan.segment);
       }
-      const decoded = decodeRecords(bytes.subarray(HEADER_BYTES), HEADER_BYTES);
-      for (const problem of decoded.problems) this.options.log.warn(`journal: ${path} at byte ${problem.offset}: ${problem.reason}; skipped`);
-      const damaged = decoded.problems.length > (decoded.torn ? 1 : 0);
-      this.addSegment({ seq, path, size: bytes.length, replayedTo: HEADER_BYTES, times: decoded.records.map((r) => r.appendedAt), replayed: 0, damaged });
     }
   }
 
@@ -296,26 +263,3 @@ export class Journal {
     );
   }
 }
-
-async function readRange(segment: Segment, from: number, to: number): Promise<Buffer> {
-  if (to <= from) return Buffer.alloc(0);
-  const handle = segment.handle ?? (await open(segment.path, 'r'));
-  try {
-    const buffer = Buffer.alloc(to - from);
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, from);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    if (handle !== segment.handle) await handle.close();
-  }
-}
-
-/** A new file's directory entry is durable only once the directory itself is synced. */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
