@@ -3,7 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import Redis from 'ioredis';
 import { Settings } from '../config/settings';
 import { RedisService } from '../database/redis.service';
-import type { NormalizedEvent } from '../events/normalized-event';
+import { decodeLiveMessage, encodeLiveMessage, LiveEvent } from './live-message';
 
 const SUBSCRIBE_TIMEOUT_MS = 3000;
 
@@ -16,7 +16,7 @@ const SUBSCRIBE_TIMEOUT_MS = 3000;
 export class LiveEventBus implements OnModuleDestroy {
   private readonly logger = new Logger(LiveEventBus.name);
   private readonly channel: string;
-  private readonly handlers = new Set<(events: NormalizedEvent[]) => void>();
+  private readonly handlers = new Set<(events: LiveEvent[]) => void>();
   private subscriber?: Redis;
   private subscribed?: Promise<void>;
 
@@ -28,14 +28,13 @@ export class LiveEventBus implements OnModuleDestroy {
   }
 
   /** Never waits and never fails: a lost message costs live listeners events, not fan-out. */
-  publish(events: NormalizedEvent[]): void {
+  publish(events: LiveEvent[]): void {
     if (events.length === 0) return;
-    const message = `[${events.map(({ raw: _raw, ...event }) => JSON.stringify(event)).join(',')}]`;
-    this.redis.client.publish(this.channel, message).catch((error: Error) => this.logger.debug(`live publish: ${error.message}`));
+    this.redis.client.publish(this.channel, encodeLiveMessage(events)).catch((error: Error) => this.logger.debug(`live publish: ${error.message}`));
   }
 
   /** Resolves once this process receives the channel (ioredis resubscribes after a reconnect). */
-  async subscribe(handler: (events: NormalizedEvent[]) => void): Promise<void> {
+  async subscribe(handler: (events: LiveEvent[]) => void): Promise<void> {
     this.handlers.add(handler);
     this.subscribed ??= this.connect().catch((error: Error) => {
       this.subscriber?.disconnect();
@@ -64,7 +63,7 @@ export class LiveEventBus implements OnModuleDestroy {
 
   private deliver(message: string): void {
     try {
-      const events = JSON.parse(message) as NormalizedEvent[];
+      const events = decodeLiveMessage(message);
       for (const handler of this.handlers) handler(events);
     } catch (error) {
       // Another program on the channel must not take this process down.
