@@ -73,7 +73,30 @@ describe('fan-out in a process with both roles', () => {
     expect(radio.rssi).toBe(-70);
     expect(await fanoutJobsAdded()).toBe(0);
   });
+
+  it('holds at most FANOUT_WAITING_MAX uplinks through the window in memory; the others wait in the queue, merged and published all the same', async () => {
+    const { bridge, mqtt, ingest, fanoutJobsAdded, topic } = await start({ DEDUP_WINDOW_MS: '3000', FANOUT_WAITING_MAX: '2' });
+    const uplinks = [7101, 7102, 7103, 7104, 7105].map((fcnt) => ({ ...heliumUplink, fcnt, hotspots: [hotspot('hotspot-a', -90)] }));
+    for (const uplink of uplinks) expect((await ingest(uplink)).status).toBe(200);
+    // A copy of one that waits in the queue: merged before it is published.
+    expect((await ingest({ ...uplinks[4], hotspots: [hotspot('hotspot-b', -70)] })).status).toBe(200);
+    expect(await metric(bridge, 'lpwan_fanout_waiting')).toBe(2);
+    expect(await metric(bridge, 'lpwan_fanout_waiting_overflow_total')).toBe(3);
+    expect(await fanoutJobsAdded()).toBe(3);
+
+    await mqtt.waitFor(() => mqtt.on(topic).length === 5);
+    const published = mqtt.on(topic).map((m) => m.payload as { uplink: { fcnt: number }; radio: { gateways: Array<{ id: string }> } });
+    expect(published.map((p) => p.uplink.fcnt).sort()).toEqual([7101, 7102, 7103, 7104, 7105]);
+    expect(published.find((p) => p.uplink.fcnt === 7105)!.radio.gateways.map((g) => g.id).sort()).toEqual(['hotspot-a', 'hotspot-b']);
+    expect(await metric(bridge, 'lpwan_fanout_waiting')).toBe(0);
+  });
 });
+
+async function metric(bridge: TestBridge, name: string): Promise<number> {
+  const text = await (await fetch(`${bridge.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return Number(line?.split(' ')[1] ?? NaN);
+}
 
 async function waitUntilPublished(db: Client, id: string): Promise<void> {
   const deadline = Date.now() + 10_000;
