@@ -1,13 +1,4 @@
-import {
-  BadRequestException,
-  ConflictException,
-  Injectable,
-  Logger,
-  NotFoundException,
-  OnApplicationBootstrap,
-  OnModuleDestroy,
-  UnauthorizedException,
-} from '@nestjs/common';
+import { BadRequestException, ConflictException, Injectable, Logger, NotFoundException, OnApplicationBootstrap, OnModuleDestroy, UnauthorizedException } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -188,7 +179,7 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
     const read = await settleWithin(this.read(id), this.readTimeoutMs);
     if (read.kind === 'done') return read.value;
     if (read.kind === 'failed' && !isPostgresUnavailable(read.error)) throw read.error;
-    const known = hit ? hit.connection : this.openForIngest(record!);
+    const known = hit ? hit.connection : this.openLeniently(record!);
     // Trusted a while longer, so that the next requests do not wait for Postgres again.
     this.cache.set(id, { connection: known, expires: Date.now() + CACHE_TTL_MS });
     return known;
@@ -196,7 +187,7 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
 
   private async read(id: string): Promise<OpenConnection | null> {
     const row = await this.prisma.connection.findUnique({ where: { id } });
-    const connection = row && this.openForIngest(row);
+    const connection = row && this.openLeniently(row);
     this.cache.set(id, { connection, expires: Date.now() + CACHE_TTL_MS });
     void this.snapshot?.remember(id, row && recordOf(row));
     return connection;
@@ -209,9 +200,9 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
 
   /**
    * As openRow, but secrets sealed with another SECRETS_KEY fail only what reads them, so that
-   * ingest, which needs none, goes on. Logged once per sealed value.
+   * ingest, which needs none, goes on. Logged once per sealed value. What `open` serves.
    */
-  private openForIngest(row: ConnectionRecord): OpenConnection {
+  private openLeniently(row: ConnectionRecord): OpenConnection {
     const secretKeys = this.networks.has(row.network) ? this.networks.get(row.network).secretSettings : [];
     return openConnectionLeniently(row, this.secrets, secretKeys, (error) => {
       if (this.reportedUnreadable.has(row.secrets ?? '')) return;
