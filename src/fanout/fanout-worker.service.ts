@@ -108,7 +108,7 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
   }
 }
 
-/** The event's JSON document as MQTT (by default), webhooks and live streams carry it: without raw. */
+/** The event's JSON document as MQTT (by default) and live streams carry it: without raw. */
 function documentWithoutRaw(event: NormalizedEvent): string {
   const { raw: _raw, ...withoutRaw } = event;
   return JSON.stringify(withoutRaw);
