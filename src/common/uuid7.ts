@@ -4,13 +4,19 @@ import { randomFillSync } from 'node:crypto';
 const pool = Buffer.alloc(4096);
 let poolOffset = pool.length;
 
-/** The millisecond of the last id, and the counter in its 12 `rand_a` bits. */
-let lastMs = -1;
+/** The time last asked for. */
+let lastNow = -Infinity;
+/** The millisecond written in the last id: ahead of `lastNow` once a millisecond ran out of counter. */
+let idMs = -1;
+/** The counter in the 12 `rand_a` bits of the last id. */
 let counter = 0;
+const COUNTER_MAX = 0xfff;
 
 /**
  * RFC 9562 UUIDv7: time-ordered, so ids sort by creation time and index well. Ids made in the same
- * millisecond count up in `rand_a` (RFC 9562 method 1), so that they sort in the order they were made.
+ * millisecond count up in `rand_a` (RFC 9562 method 1), so that they sort in the order they were
+ * made; past 4096 ids in a millisecond the next ids borrow the next millisecond (RFC 9562 §6.2),
+ * so that ids stay monotonic as long as `now` does not go back.
  */
 export function uuid7(now = Date.now()): string {
   if (poolOffset === pool.length) {
@@ -19,9 +25,18 @@ export function uuid7(now = Date.now()): string {
   }
   const bytes = pool.subarray(poolOffset, (poolOffset += 16));
   // A fresh millisecond starts the counter low enough to leave room for 2048 more ids.
-  counter = now === lastMs && counter < 0xfff ? counter + 1 : ((bytes[6] << 8) | bytes[7]) & 0x7ff;
-  lastMs = now;
-  bytes.writeUIntBE(now, 0, 6);
+  const freshCounter = ((bytes[6] << 8) | bytes[7]) & 0x7ff;
+  if (now < lastNow || now > idMs) {
+    idMs = now;
+    counter = freshCounter;
+  } else if (counter < COUNTER_MAX) {
+    counter += 1;
+  } else {
+    idMs += 1;
+    counter = freshCounter;
+  }
+  lastNow = now;
+  bytes.writeUIntBE(idMs, 0, 6);
   bytes[6] = 0x70 | (counter >> 8);
   bytes[7] = counter & 0xff;
   bytes[8] = (bytes[8] & 0x3f) | 0x80;

@@ -41,6 +41,11 @@ const settingsSchema = z
     /** How long an event waits for its duplicates (multi-buy, Sigfox base stations) before it is published. */
     DEDUP_WINDOW_MS: z.coerce.number().int().min(0).max(60000).default(200),
     /**
+     * Uplinks a process with both roles holds in memory through their dedup window; beyond, they
+     * wait in the fan-out queue (a delayed job, in Redis) instead.
+     */
+    FANOUT_WAITING_MAX: z.coerce.number().int().min(0).default(10_000),
+    /**
      * How long the identity of a stored event is kept (SPEC §4): a copy of it arriving later
      * becomes a new event. Longer than any network re-delivers (stream replays, MQTT sessions).
      */

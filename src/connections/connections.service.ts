@@ -14,18 +14,13 @@ import type { Network } from '../events/normalized-event';
 import { Connection, Prisma } from '../generated/prisma/client';
 import { NetworkRegistry } from '../networks/network-registry';
 import { ConnectionRecord, ConnectionSnapshot } from './connection-snapshot';
+import { openConnection, OpenConnection, openConnectionLeniently } from './open-connection';
 import { commonSettingsSchema, CreateConnectionInput, UpdateConnectionInput } from './connection.schema';
 import { IngestRateLimiter } from './ingest-rate-limiter';
 import { joinSecrets, patchSettings, splitSecrets } from './secret-settings';
 
-/** A connection with its secrets opened, for the code that talks to the network. */
-export interface OpenConnection {
-  id: string;
-  network: Network;
-  name: string;
-  settings: Record<string, unknown>;
-  ingestTokenHash: string;
-}
+export type { OpenConnection } from './open-connection';
+export { SecretsUnreadableError } from './open-connection';
 
 export type ConnectionChange = { kind: 'upserted' | 'deleted'; id: string };
 
@@ -44,6 +39,8 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
   private readonly readTimeoutMs: number;
   private snapshotTask?: PeriodicTask;
   private readonly logger = new Logger(ConnectionsService.name);
+  /** Sealed values already reported unreadable: logged once each, not on every cache refresh. */
+  private readonly reportedUnreadable = new Set<string>();
 
   constructor(
     private readonly prisma: PrismaService,
@@ -116,7 +113,8 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
   async update(id: string, input: UpdateConnectionInput) {
     const row = await this.findRow(id);
     const adapter = this.networks.get(row.network);
-    const current = joinSecrets(row.settings as Record<string, unknown>, this.secrets.open(row.secrets));
+    // Secrets sealed with another SECRETS_KEY are lost: this update sets the ones it is given.
+    const current = joinSecrets(row.settings as Record<string, unknown>, this.openSecretsOrNone(row));
     const { common, networkSettings } = await this.takeCommonSettings(patchSettings(adapter.secretSettings, current, input.settings ?? {}));
     const settings = parseOrBadRequest(adapter.settingsSchema, networkSettings);
     const { plain, secret } = splitSecrets(adapter.secretSettings, { ...settings, ...common });
@@ -171,16 +169,19 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
   /**
    * The connection with its secrets, cached briefly: ingest looks it up on every request. When
    * Postgres is unavailable or slow, the last copy this process saw (in memory, else on disk)
-   * serves, so that ingest goes on into the journal.
+   * serves, so that ingest goes on into the journal. Secrets sealed with another SECRETS_KEY fail
+   * only what reads them (SecretsUnreadableError), never the lookup.
    */
   async open(id: string): Promise<OpenConnection | null> {
     const hit = this.cache.get(id);
     if (hit && hit.expires > Date.now()) return hit.connection;
-    const known = hit ? hit.connection : await this.snapshot?.get(id).then((record) => record && this.openRow(record));
-    if (known === undefined) return this.read(id);
+    // The copy on disk is opened only if Postgres does not answer in time.
+    const record = hit ? undefined : await this.snapshot?.get(id);
+    if (!hit && record === undefined) return this.read(id);
     const read = await settleWithin(this.read(id), this.readTimeoutMs);
     if (read.kind === 'done') return read.value;
     if (read.kind === 'failed' && !isPostgresUnavailable(read.error)) throw read.error;
+    const known = hit ? hit.connection : this.openLeniently(record!);
     // Trusted a while longer, so that the next requests do not wait for Postgres again.
     this.cache.set(id, { connection: known, expires: Date.now() + CACHE_TTL_MS });
     return known;
@@ -199,21 +200,37 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
 
   private async readRow(id: string): Promise<OpenConnection | null> {
     const row = await this.prisma.connection.findUnique({ where: { id } });
-    const connection = row && this.openRow(row);
+    const connection = row && this.openLeniently(row);
     this.cache.set(id, { connection, expires: Date.now() + CACHE_TTL_MS });
     void this.snapshot?.remember(id, row && recordOf(row));
     return connection;
   }
 
-  /** A connection row with its secrets opened; throws when they were sealed with another SECRETS_KEY. */
+  /** A connection row with its secrets opened; throws SecretsUnreadableError when they were sealed with another SECRETS_KEY. */
   openRow(row: ConnectionRecord): OpenConnection {
-    return {
-      id: row.id,
-      network: row.network as Network,
-      name: row.name,
-      settings: joinSecrets(row.settings as Record<string, unknown>, this.secrets.open(row.secrets)),
-      ingestTokenHash: row.ingestTokenHash,
-    };
+    return openConnection(row, this.secrets);
+  }
+
+  /**
+   * As openRow, but secrets sealed with another SECRETS_KEY fail only what reads them, so that
+   * ingest, which needs none, goes on. Logged once per sealed value. What `open` serves.
+   */
+  private openLeniently(row: ConnectionRecord): OpenConnection {
+    const secretKeys = this.networks.has(row.network) ? this.networks.get(row.network).secretSettings : [];
+    return openConnectionLeniently(row, this.secrets, secretKeys, (error) => {
+      if (this.reportedUnreadable.has(row.secrets ?? '')) return;
+      this.reportedUnreadable.add(row.secrets ?? '');
+      this.logger.error(`${error.message}; ingest goes on, what needs the secrets answers 503`);
+    });
+  }
+
+  private openSecretsOrNone(row: Connection): Record<string, unknown> {
+    try {
+      return this.secrets.open(row.secrets);
+    } catch (error) {
+      this.logger.warn(`connection "${row.id}": its secrets, sealed with another SECRETS_KEY, are replaced by the update (${(error as Error).message})`);
+      return {};
+    }
   }
 
   private async findRow(id: string): Promise<Connection> {

@@ -11,39 +11,11 @@ import { NetworkRegistry } from '../networks/network-registry';
 import { CreateDeviceInput, createDeviceSchema, ListDevicesQuery, UpdateDeviceInput } from './device.schema';
 import { DeviceCodecs } from './device-codecs.service';
 import { DeviceDirectory } from './device-directory.service';
-import { Battery, LastUplink } from './device-state';
 import { DeviceSyncQueue, SyncRequest } from './device-sync.queue';
 import { provisionedDevice } from './device-sync.service';
-
-type DeviceRow = Device & { connection: { network: string } };
-
-/** A device as the API answers it; keys never appear. */
-export interface DeviceView {
-  id: string;
-  connectionId: string;
-  network: string;
-  externalId: string;
-  name: string | null;
-  devEui: string | null;
-  joinEui: string | null;
-  [networkField: string]: unknown;
-  labels: string[];
-  attributes: Record<string, unknown>;
-  active: boolean;
-  codecId: string | null;
-  codecOverrides: boolean | null;
-  origin: string;
-  sync: { state: string; networkId: string | null; error: string | null; attempts: number };
-  lastSeenAt: Date | null;
-  lastUplink: LastUplink | null;
-  battery: Battery | null;
-  createdAt: Date;
-  updatedAt: Date;
-}
+import { DeviceRow, DeviceView, presentDevice, WITH_NETWORK } from './device-view';
 
 export type BulkResult = { index: number; status: 201; device: DeviceView } | { index: number; status: 400 | 409; error: string };
-
-const WITH_NETWORK = { connection: { select: { network: true } } } as const;
 
 /** The device registry: stores at once, then hands network work to the `device-sync` queue. */
 @Injectable()
@@ -189,29 +161,7 @@ export class DevicesService {
   }
 
   present(row: DeviceRow): DeviceView {
-    const settings = row.settings as Record<string, unknown>;
-    return {
-      id: row.id,
-      connectionId: row.connectionId,
-      network: row.connection.network,
-      externalId: row.externalId,
-      name: row.name,
-      devEui: row.devEui,
-      joinEui: row.joinEui,
-      ...(this.provisionerOf(row.connection.network)?.describe({ externalId: row.externalId, settings }) ?? {}),
-      labels: row.labels,
-      attributes: row.attributes as Record<string, unknown>,
-      active: row.active,
-      codecId: row.codecId,
-      codecOverrides: row.codecOverrides,
-      origin: row.origin,
-      sync: { state: row.syncState, networkId: row.networkDeviceId, error: row.syncError, attempts: row.syncAttempts },
-      lastSeenAt: row.lastSeenAt,
-      lastUplink: row.lastUplink as LastUplink | null,
-      battery: row.battery as Battery | null,
-      createdAt: row.createdAt,
-      updatedAt: row.updatedAt,
-    };
+    return presentDevice(row, this.provisionerOf(row.connection.network));
   }
 
   syncRequest(op: SyncRequest['op'], row: Device): SyncRequest {

@@ -4,6 +4,7 @@ import { Queue } from 'bullmq';
 import { CoalescingBatcher } from '../common/coalescing-batcher';
 import { producerOptions } from '../common/job-queues';
 import { Settings } from '../config/settings';
+import { MetricsService } from '../metrics/metrics.service';
 import type { StoredEvent } from '../events/event-store.service';
 import type { NormalizedEvent } from '../events/normalized-event';
 
@@ -38,10 +39,12 @@ export class FanoutQueue implements OnModuleDestroy {
   private readonly logger = new Logger(FanoutQueue.name);
   readonly queue: Queue<PublishJob>;
   private readonly dedupWindowMs: number;
+  private readonly waitingMax: number;
   private localPublisher?: LocalPublisher;
   private localInFlight = 0;
-  /** Uplinks waiting out the dedup window in this process, by their timer. */
+  /** Uplinks waiting out the dedup window in this process, by their timer; `waitingCount` of them in all. */
   private readonly waiting = new Map<NodeJS.Timeout, string[]>();
+  private waitingCount = 0;
   private readonly enqueuer = new CoalescingBatcher<Enqueued, void>(async (events) => {
     if (this.localPublisher) {
       this.publishHere(events);
@@ -55,8 +58,12 @@ export class FanoutQueue implements OnModuleDestroy {
     return events.map(() => undefined);
   });
 
-  constructor(config: ConfigService<Settings, true>) {
+  constructor(
+    config: ConfigService<Settings, true>,
+    private readonly metrics: MetricsService,
+  ) {
     this.dedupWindowMs = config.get('DEDUP_WINDOW_MS', { infer: true });
+    this.waitingMax = config.get('FANOUT_WAITING_MAX', { infer: true });
     this.queue = new Queue<PublishJob>(FANOUT_QUEUE, {
       ...producerOptions(config),
       defaultJobOptions: { attempts: 12, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: true, removeOnFail: true },
@@ -80,7 +87,8 @@ export class FanoutQueue implements OnModuleDestroy {
 
   /**
    * What is published at once goes as stored, not read back. Uplinks waiting out a dedup window
-   * are read back after it, with the gateways their copies merged in.
+   * are read back after it, with the gateways their copies merged in; beyond FANOUT_WAITING_MAX
+   * in memory, they wait in the queue (a delayed job) instead, or for the sweeper if Redis is out.
    */
   private publishHere(events: Enqueued[]): void {
     const waits = (event: Enqueued) => event.type === 'uplink' && this.dedupWindowMs > 0;
@@ -90,11 +98,23 @@ export class FanoutQueue implements OnModuleDestroy {
     if (now.length) void this.publishNow(now.map((event) => event.id), stored.length === now.length ? stored : undefined);
     if (later.length === 0) return;
     const eventIds = later.map((event) => event.id);
+    if (this.waitingCount + eventIds.length > this.waitingMax) {
+      this.metrics.fanoutWaitingOverflow.inc(eventIds.length);
+      void this.addOrLeaveToSweeper(eventIds, this.dedupWindowMs);
+      return;
+    }
     const timer = setTimeout(() => {
       this.waiting.delete(timer);
+      this.countWaiting(-eventIds.length);
       void this.publishNow(eventIds);
     }, this.dedupWindowMs);
     this.waiting.set(timer, eventIds);
+    this.countWaiting(eventIds.length);
+  }
+
+  private countWaiting(change: number): void {
+    this.waitingCount += change;
+    this.metrics.fanoutWaiting.set(this.waitingCount);
   }
 
   /** A failed publication (broker down) is retried by the queue, with its backoff; a backlog waits there too. */
@@ -111,8 +131,8 @@ export class FanoutQueue implements OnModuleDestroy {
     }
   }
 
-  private async addOrLeaveToSweeper(eventIds: string[]): Promise<void> {
-    await this.add(eventIds, 0).catch((error: Error) => this.logger.warn(`enqueue of ${eventIds.length} event(s) deferred to the sweeper: ${error.message}`));
+  private async addOrLeaveToSweeper(eventIds: string[], delay = 0): Promise<void> {
+    await this.add(eventIds, delay).catch((error: Error) => this.logger.warn(`enqueue of ${eventIds.length} event(s) deferred to the sweeper: ${error.message}`));
   }
 
   /** Re-queues events whose job was lost; their dedup window is long over. */
@@ -133,6 +153,7 @@ export class FanoutQueue implements OnModuleDestroy {
       return this.addOrLeaveToSweeper(eventIds);
     });
     this.waiting.clear();
+    this.countWaiting(-this.waitingCount);
     await Promise.all(waiting);
     await this.queue.close().catch(() => undefined);
   }

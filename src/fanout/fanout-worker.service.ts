@@ -8,6 +8,7 @@ import { EventStore } from '../events/event-store.service';
 import { NormalizedEvent } from '../events/normalized-event';
 import { FANOUT_QUEUE, FanoutQueue, PublishJob } from './fanout-queue.service';
 import { LiveEventBus } from '../live/live-event-bus.service';
+import { liveEventOf } from '../live/live-message';
 import { MetricsService } from '../metrics/metrics.service';
 import { MqttPublisher } from './mqtt-publisher.service';
 import { eventTopic } from './topics';
@@ -66,10 +67,15 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     if (events.length === 0) return;
     const prefix = this.config.get('MQTT_TOPIC_PREFIX', { infer: true });
     await this.webhooks.dispatch(events);
-    const outcomes = await Promise.allSettled(events.map((event) => this.mqtt.publish(eventTopic(prefix, event), this.serialize(event))));
+    // Each event is serialized once, for MQTT and live streams both.
+    const documents = events.map(documentWithoutRaw);
+    const includeRaw = this.config.get('MQTT_INCLUDE_RAW', { infer: true });
+    const outcomes = await Promise.allSettled(
+      events.map((event, i) => this.mqtt.publish(eventTopic(prefix, event), includeRaw ? withRaw(documents[i], event.raw) : documents[i])),
+    );
     const published = events.filter((_, i) => outcomes[i].status === 'fulfilled');
     for (const event of published) this.metrics.mqttPublishLatency.observe((Date.now() - Date.parse(event.receivedAt)) / 1000);
-    this.live.publish(published);
+    this.live.publish(events.flatMap((event, i) => (outcomes[i].status === 'fulfilled' ? [liveEventOf(event, documents[i])] : [])));
     if (published.length) await this.marker.push(published);
     for (const event of published) this.logger.debug(`published event ${event.id} on MQTT`);
     const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
@@ -87,12 +93,6 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     return this.config.get('MQTT_INCLUDE_RAW', { infer: true }) ? events : events.map((event) => ({ ...event, raw: null }));
   }
 
-  private serialize(event: NormalizedEvent): string {
-    if (this.config.get('MQTT_INCLUDE_RAW', { infer: true })) return JSON.stringify(event);
-    const { raw: _raw, ...withoutRaw } = event;
-    return JSON.stringify(withoutRaw);
-  }
-
   private async sweep(): Promise<void> {
     const lost = await this.store.findUnpublished(this.config.get('DEDUP_WINDOW_MS', { infer: true }) + SWEEP_GRACE_MS, 1000);
     if (lost.length) {
@@ -106,4 +106,15 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     // close() lets in-flight jobs finish before the process exits.
     await this.worker?.close().catch(() => undefined);
   }
+}
+
+/** The event's JSON document as MQTT (by default) and live streams carry it: without raw. */
+function documentWithoutRaw(event: NormalizedEvent): string {
+  const { raw: _raw, ...withoutRaw } = event;
+  return JSON.stringify(withoutRaw);
+}
+
+/** The document with raw added last (MQTT_INCLUDE_RAW), without serializing the rest again. */
+function withRaw(document: string, raw: unknown): string {
+  return `${document.slice(0, -1)},"raw":${JSON.stringify(raw ?? null)}}`;
 }

@@ -1,5 +1,6 @@
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { Public } from '../auth/public.decorator';
+import { settleWithin } from '../common/settle-within';
 import { ApiDoc } from '../docs/api-doc.decorator';
 import { PrismaService } from '../database/prisma.service';
 import { RedisService } from '../database/redis.service';
@@ -8,8 +9,11 @@ import { JournalService } from '../journal/journal.service';
 
 type Check = 'up' | 'down' | 'unused';
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms))]);
+const CHECK_TIMEOUT_MS = 2000;
+
+/** Up when the probe answers within the timeout. */
+async function probe(answer: Promise<unknown>): Promise<Check> {
+  return (await settleWithin(answer, CHECK_TIMEOUT_MS)).kind === 'done' ? 'up' : 'down';
 }
 
 @Public()
@@ -38,16 +42,7 @@ export class HealthController {
     example: { status: 'ok', checks: { postgres: 'up', redis: 'up', mqtt: 'up', journal: 'idle' }, journal: { depth: 0, bytes: 0, oldestAgeSeconds: 0 } },
   })
   async ready() {
-    const [postgres, redis] = await Promise.all([
-      withTimeout(this.prisma.pool.query('SELECT 1'), 2000).then(
-        (): Check => 'up',
-        (): Check => 'down',
-      ),
-      withTimeout(this.redis.client.ping(), 2000).then(
-        (): Check => 'up',
-        (): Check => 'down',
-      ),
-    ]);
+    const [postgres, redis] = await Promise.all([probe(this.prisma.pool.query('SELECT 1')), probe(this.redis.client.ping())]);
     const mqtt: Check = !this.mqtt.started ? 'unused' : this.mqtt.connected ? 'up' : 'down';
     const journal = this.journal.state;
     const { depth, bytes, oldestAppendedAt } = this.journal.stats;

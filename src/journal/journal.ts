@@ -1,7 +1,7 @@
-import { constants } from 'node:fs';
-import { appendFile, FileHandle, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { appendFile, FileHandle, mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkHeader, decodeRecords, encodeHeader, encodeRecord, HEADER_BYTES } from './journal-format';
+import { decodeRecords, encodeRecord } from './journal-format';
+import { createSegmentFile, readRange, scanSegmentFile, Segment, SEGMENT_NAME } from './journal-segment';
 
 /** The journal has no room for the record (JOURNAL_MAX_BYTES). */
 export class JournalFullError extends Error {
@@ -38,21 +38,6 @@ export interface JournalOptions {
 /** What replay makes of one record: done, worth trying again later (Postgres down), or refused for good. */
 export type ReplayOutcome = 'done' | 'retry' | { refused: string };
 
-interface Segment {
-  seq: number;
-  path: string;
-  /** Bytes durable on disk (flushed and synced). */
-  size: number;
-  /** Offset of the first record not yet replayed. */
-  replayedTo: number;
-  /** Append time of each record, in file order; those from `replayed` on are pending. */
-  times: number[];
-  replayed: number;
-  /** Damage was found: the file is kept aside once replayed, not deleted. */
-  damaged: boolean;
-  handle?: FileHandle;
-}
-
 interface PendingAppend {
   record: Buffer;
   appendedAt: number;
@@ -60,7 +45,6 @@ interface PendingAppend {
   reject: (error: Error) => void;
 }
 
-const SEGMENT_NAME = /^segment-(\d{12})\.jnl$/;
 /** Replay stores this many records at a time: concurrent stores share one insert statement. */
 const REPLAY_CONCURRENCY = 64;
 
@@ -78,6 +62,9 @@ export class Journal {
   /** Records of the write being synced now. */
   private writing = 0;
   private queuedBytes = 0;
+  /** Running totals over `segments` (their sizes, their records not yet replayed): appends read them. */
+  private segmentBytes = 0;
+  private segmentPending = 0;
   private nextSeq = 1;
   /** Disk syncs so far: with group commit, far fewer than appends under concurrent load. */
   syncs = 0;
@@ -96,28 +83,25 @@ export class Journal {
   }
 
   get stats(): JournalStats {
-    let depth = 0;
-    let bytes = this.queuedBytes;
-    let oldestAppendedAt: number | null = null;
-    for (const segment of this.segments) {
-      const pending = segment.times.length - segment.replayed;
-      depth += pending;
-      bytes += segment.size;
-      if (pending > 0 && oldestAppendedAt === null) oldestAppendedAt = segment.times[segment.replayed];
-    }
-    return { depth: depth + this.writing + this.queue.length, bytes, oldestAppendedAt };
+    // Replay goes in file order: the oldest pending record is in the first file not fully replayed.
+    const oldest = this.segmentPending > 0 ? this.segments.find((s) => s.replayed < s.times.length) : undefined;
+    return {
+      depth: this.segmentPending + this.writing + this.queue.length,
+      bytes: this.segmentBytes + this.queuedBytes,
+      oldestAppendedAt: oldest ? oldest.times[oldest.replayed] : null,
+    };
   }
 
   /** Nothing waits to be replayed and nothing is being appended. */
   get isEmpty(): boolean {
-    return !this.flushing && this.queue.length === 0 && this.segments.every((s) => s.replayed === s.times.length);
+    return !this.flushing && this.queue.length === 0 && this.segmentPending === 0;
   }
 
   /** Resolves once the record is on disk (synced); rejects when there is no room or the disk refuses it. */
   append(payload: unknown): Promise<void> {
     const appendedAt = Date.now();
     const record = encodeRecord(payload, appendedAt);
-    if (this.stats.bytes + record.length > this.options.maxBytes) return Promise.reject(new JournalFullError(this.options.maxBytes));
+    if (this.segmentBytes + this.queuedBytes + record.length > this.options.maxBytes) return Promise.reject(new JournalFullError(this.options.maxBytes));
     this.queuedBytes += record.length;
     return new Promise((resolve, reject) => {
       this.queue.push({ record, appendedAt, resolve, reject });
@@ -149,13 +133,13 @@ export class Journal {
         }
         if (done > 0) {
           segment.replayedTo = chunk[done - 1].end;
-          segment.replayed += done;
+          this.markReplayed(segment, segment.replayed + done);
         }
         if (retryAt >= 0) return false;
       }
       // Damage and a torn end were reported when the file was taken in: nothing more to read there.
       segment.replayedTo = end;
-      segment.replayed = count;
+      this.markReplayed(segment, count);
       await this.retireIfDone(segment);
     }
     for (const segment of [...this.segments]) await this.retireIfDone(segment);
@@ -184,7 +168,9 @@ export class Journal {
           await (segment.handle as FileHandle).datasync();
           this.syncs += 1;
           segment.size += bytes;
+          this.segmentBytes += bytes;
           for (const item of batch) segment.times.push(item.appendedAt);
+          this.segmentPending += batch.length;
           this.writing = 0;
           this.queuedBytes -= bytes;
           for (const item of batch) item.resolve();
@@ -215,22 +201,21 @@ export class Journal {
 
   private async writableSegment(): Promise<Segment> {
     if (this.active) return this.active;
-    const seq = this.nextSeq++;
-    const path = join(this.dir, `segment-${String(seq).padStart(12, '0')}.jnl`);
-    const handle = await open(path, constants.O_CREAT | constants.O_EXCL | constants.O_RDWR);
-    try {
-      await handle.write(encodeHeader(), 0, HEADER_BYTES, 0);
-      await handle.sync();
-      await syncDirectory(this.dir);
-    } catch (error) {
-      await handle.close().catch(() => undefined);
-      await unlink(path).catch(() => undefined);
-      throw error;
-    }
-    const segment: Segment = { seq, path, size: HEADER_BYTES, replayedTo: HEADER_BYTES, times: [], replayed: 0, damaged: false, handle };
-    this.segments.push(segment);
+    const segment = await createSegmentFile(this.dir, this.nextSeq++);
+    this.addSegment(segment);
     this.active = segment;
     return segment;
+  }
+
+  private addSegment(segment: Segment): void {
+    this.segments.push(segment);
+    this.segmentBytes += segment.size;
+    this.segmentPending += segment.times.length - segment.replayed;
+  }
+
+  private markReplayed(segment: Segment, replayed: number): void {
+    this.segmentPending -= replayed - segment.replayed;
+    segment.replayed = replayed;
   }
 
   /** A replayed file is deleted (kept aside when damage was found in it), unless it is still being written. */
@@ -241,6 +226,7 @@ export class Journal {
       this.active = undefined;
     }
     this.segments.splice(this.segments.indexOf(segment), 1);
+    this.segmentBytes -= segment.size;
     await segment.handle?.close().catch(() => undefined);
     if (segment.damaged) await this.moveAside(segment.path, 'damaged records were skipped');
     else await unlink(segment.path).catch((error: Error) => this.options.log.warn(`journal: could not delete replayed ${segment.path}: ${error.message}`));
@@ -253,18 +239,13 @@ export class Journal {
       const seq = Number(SEGMENT_NAME.exec(name)![1]);
       this.nextSeq = Math.max(this.nextSeq, seq + 1);
       const path = join(this.dir, name);
-      const bytes = await readFile(path);
-      const headerProblem = checkHeader(bytes.subarray(0, HEADER_BYTES));
-      if (headerProblem) {
-        // An empty file is a segment whose header never reached the disk: nothing in it.
-        if (bytes.length === 0) await unlink(path).catch(() => undefined);
-        else await this.moveAside(path, headerProblem.reason);
-        continue;
+      const scan = await scanSegmentFile(seq, path);
+      if (scan.kind === 'empty') await unlink(path).catch(() => undefined);
+      else if (scan.kind === 'unreadable') await this.moveAside(path, scan.reason);
+      else {
+        for (const problem of scan.problems) this.options.log.warn(`journal: ${path} at byte ${problem.offset}: ${problem.reason}; skipped`);
+        this.addSegment(scan.segment);
       }
-      const decoded = decodeRecords(bytes.subarray(HEADER_BYTES), HEADER_BYTES);
-      for (const problem of decoded.problems) this.options.log.warn(`journal: ${path} at byte ${problem.offset}: ${problem.reason}; skipped`);
-      const damaged = decoded.problems.length > (decoded.torn ? 1 : 0);
-      this.segments.push({ seq, path, size: bytes.length, replayedTo: HEADER_BYTES, times: decoded.records.map((r) => r.appendedAt), replayed: 0, damaged });
     }
   }
 
@@ -282,26 +263,3 @@ export class Journal {
     );
   }
 }
-
-async function readRange(segment: Segment, from: number, to: number): Promise<Buffer> {
-  if (to <= from) return Buffer.alloc(0);
-  const handle = segment.handle ?? (await open(segment.path, 'r'));
-  try {
-    const buffer = Buffer.alloc(to - from);
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, from);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    if (handle !== segment.handle) await handle.close();
-  }
-}
-
-/** A new file's directory entry is durable only once the directory itself is synced. */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-

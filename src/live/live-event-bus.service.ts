@@ -3,7 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import Redis from 'ioredis';
 import { Settings } from '../config/settings';
 import { RedisService } from '../database/redis.service';
-import type { NormalizedEvent } from '../events/normalized-event';
+import { decodeLiveMessage, encodeLiveMessage, LiveEvent } from './live-message';
 
 const SUBSCRIBE_TIMEOUT_MS = 3000;
 /** How long a count of subscribers above zero is trusted before it is asked again. */
@@ -18,7 +18,7 @@ const LISTENERS_TRUSTED_MS = 1000;
 export class LiveEventBus implements OnModuleDestroy {
   private readonly logger = new Logger(LiveEventBus.name);
   private readonly channel: string;
-  private readonly handlers = new Set<(events: NormalizedEvent[]) => void>();
+  private readonly handlers = new Set<(events: LiveEvent[]) => void>();
   private subscriber?: Redis;
   private subscribed?: Promise<void>;
   private listeners = { count: 0, checkedAt: 0 };
@@ -32,17 +32,13 @@ export class LiveEventBus implements OnModuleDestroy {
 
   /**
    * Never waits and never fails: a lost message costs live listeners events, not fan-out. Sent
-   * only when some process listens: serializing and writing every batch to Redis for nobody was
-   * a good part of the fan-out's CPU under load.
+   * only when some process listens: writing every batch to Redis for nobody was a good part of
+   * the fan-out's CPU under load.
    */
-  publish(events: NormalizedEvent[]): void {
+  publish(events: LiveEvent[]): void {
     if (events.length === 0) return;
     this.anyListener()
-      .then((listened) => {
-        if (!listened) return;
-        const message = `[${events.map(({ raw: _raw, ...event }) => JSON.stringify(event)).join(',')}]`;
-        return this.redis.client.publish(this.channel, message);
-      })
+      .then((listened) => (listened ? this.redis.client.publish(this.channel, encodeLiveMessage(events)) : undefined))
       .catch((error: Error) => this.logger.debug(`live publish: ${error.message}`));
   }
 
@@ -59,7 +55,7 @@ export class LiveEventBus implements OnModuleDestroy {
   }
 
   /** Resolves once this process receives the channel (ioredis resubscribes after a reconnect). */
-  async subscribe(handler: (events: NormalizedEvent[]) => void): Promise<void> {
+  async subscribe(handler: (events: LiveEvent[]) => void): Promise<void> {
     this.handlers.add(handler);
     this.subscribed ??= this.connect().catch((error: Error) => {
       this.subscriber?.disconnect();
@@ -88,7 +84,7 @@ export class LiveEventBus implements OnModuleDestroy {
 
   private deliver(message: string): void {
     try {
-      const events = JSON.parse(message) as NormalizedEvent[];
+      const events = decodeLiveMessage(message);
       for (const handler of this.handlers) handler(events);
     } catch (error) {
       // Another program on the channel must not take this process down.

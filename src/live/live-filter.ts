@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { EVENT_TYPES, networkNameSchema, NormalizedEvent } from '../events/normalized-event';
+import { EVENT_TYPES, networkNameSchema } from '../events/normalized-event';
+import type { LiveEvent } from './live-message';
 
 /** `GET /api/events/live` filters: every given one must match. */
 export const liveFilterSchema = z.object({
@@ -10,11 +11,11 @@ export const liveFilterSchema = z.object({
 });
 export type LiveFilter = z.infer<typeof liveFilterSchema>;
 
-export function matchesLiveFilter(filter: LiveFilter, event: NormalizedEvent): boolean {
+export function matchesLiveFilter(filter: LiveFilter, event: Pick<LiveEvent, 'network' | 'connectionId' | 'deviceId' | 'type'>): boolean {
   return (
     (filter.network === undefined || event.network === filter.network) &&
     (filter.connectionId === undefined || event.connectionId === filter.connectionId) &&
-    (filter.deviceId === undefined || event.device.id === filter.deviceId) &&
+    (filter.deviceId === undefined || event.deviceId === filter.deviceId) &&
     (filter.type === undefined || event.type === filter.type)
   );
 }

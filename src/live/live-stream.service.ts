@@ -3,11 +3,11 @@ import { ConfigService } from '@nestjs/config';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Settings } from '../config/settings';
-import type { NormalizedEvent } from '../events/normalized-event';
 import { MetricsService } from '../metrics/metrics.service';
 import { LiveClient } from './live-client';
 import { LiveEventBus } from './live-event-bus.service';
 import { LiveFilter, matchesLiveFilter } from './live-filter';
+import type { LiveEvent } from './live-message';
 
 const HEARTBEAT = ': heartbeat\n\n';
 
@@ -59,13 +59,13 @@ export class LiveStream implements OnModuleInit, OnModuleDestroy {
     });
   }
 
-  private readonly broadcast = (events: NormalizedEvent[]): void => {
+  private readonly broadcast = (events: LiveEvent[]): void => {
     if (this.clients.size === 0) return;
     for (const event of events) {
       let frame: string | undefined;
       for (const [client, filter] of this.clients) {
         if (!matchesLiveFilter(filter, event)) continue;
-        frame ??= `id: ${event.id}\nevent: event\ndata: ${JSON.stringify(event)}\n\n`;
+        frame ??= `id: ${event.id}\nevent: event\ndata: ${event.json}\n\n`;
         client.send(frame);
       }
     }

@@ -69,6 +69,18 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly fanoutWaiting = new Gauge({
+    name: 'lpwan_fanout_waiting',
+    help: 'Uplinks this process holds in memory through their dedup window (at most FANOUT_WAITING_MAX)',
+    registers: [this.registry],
+  });
+
+  readonly fanoutWaitingOverflow = new Counter({
+    name: 'lpwan_fanout_waiting_overflow_total',
+    help: 'Uplinks that waited out their dedup window in the fan-out queue because FANOUT_WAITING_MAX were in memory',
+    registers: [this.registry],
+  });
+
   readonly liveClients = new Gauge({
     name: 'lpwan_live_clients',
     help: 'Open GET /api/events/live streams of this process',

@@ -7,6 +7,7 @@ import { TEST_API_KEY, testSettings } from '../support/env';
 import { LiveReader } from '../support/live-reader';
 import { eventually } from '../support/mqtt-collector';
 import { LiveEventBus } from '../../src/live/live-event-bus.service';
+import { liveEventOf } from '../../src/live/live-message';
 import type { NormalizedEvent } from '../../src/events/normalized-event';
 
 const auth = { authorization: `Bearer ${TEST_API_KEY}` };
@@ -69,6 +70,23 @@ describe('GET /api/events/live', () => {
     const stored = (await (await bridge.api('GET', `/api/events?connectionId=${connectionId}&limit=1`)).json()) as { data: NormalizedEvent[] };
     const { raw: _raw, ...storedWithoutRaw } = stored.data[0];
     expect(event).toEqual(storedWithoutRaw);
+  });
+
+  it('serializes a published event once, for MQTT and the live streams both', async () => {
+    const reader = await open(`?connectionId=${connectionId}`);
+    const stringify = jest.spyOn(JSON, 'stringify');
+    try {
+      const count = await ingestUplink();
+      await reader.waitFor('the uplink', (r) => r.events.some((e) => (e.uplink as { fcnt: number } | null)?.fcnt === count));
+      // Calls on the whole event (as stored or as read back), whatever part of the bridge made them.
+      const ofTheEvent = stringify.mock.calls.filter(([value]) => {
+        const event = value as Partial<NormalizedEvent> | null;
+        return typeof event === 'object' && event !== null && event.connectionId === connectionId && event.device !== undefined && event.uplink?.fcnt === count;
+      });
+      expect(ofTheEvent).toHaveLength(1);
+    } finally {
+      stringify.mockRestore();
+    }
   });
 
   it('sends only the events matching its filters', async () => {
@@ -150,7 +168,10 @@ describe('GET /api/events/live', () => {
     const total = 1000;
     for (let batch = 0; batch < total / 10; batch++) {
       bus.publish(
-        Array.from({ length: 10 }, (_, i) => ({ ...template, id: randomUUID(), type: 'uplink', connectionId: lane, uplink: { fcnt: batch * 10 + i, decoded: filler } }) as unknown as NormalizedEvent),
+        Array.from({ length: 10 }, (_, i) => {
+          const event = { ...template, id: randomUUID(), type: 'uplink', connectionId: lane, uplink: { fcnt: batch * 10 + i, decoded: filler } } as unknown as NormalizedEvent;
+          return liveEventOf(event, JSON.stringify(event));
+        }),
       );
       await reading.waitFor(`batch ${batch}`, (r) => r.frames.filter((f) => f.event === 'event').length === (batch + 1) * 10);
     }

@@ -24,10 +24,11 @@ describe('fan-out in a process with both roles', () => {
     const connectionId = `helium-${randomBytes(3).toString('hex')}`;
     const { ingestToken } = await bridge.createConnection({ id: connectionId, network: 'helium' });
     const ingest = (body: unknown) => bridge.post(`/ingest/helium/${connectionId}`, body, { 'x-bridge-token': ingestToken });
-    // BullMQ logs every job it adds to the queue's event stream.
-    const fanoutJobsAdded = async () => {
+    // BullMQ logs every job it adds to the queue's event stream. A job's id is its first event's:
+    // jobs the sweeper adds for events other test files left unpublished are not counted.
+    const fanoutJobsAdded = async (eventIds: string[]) => {
       const entries = await redis.xrange(`${bridge.settings.REDIS_PREFIX}:fanout:events`, '-', '+');
-      return entries.filter(([, fields]) => fields[0] === 'event' && fields[1] === 'added').length;
+      return entries.filter(([, fields]) => fields[0] === 'event' && fields[1] === 'added' && fields[2] === 'jobId' && eventIds.includes(fields[3])).length;
     };
     return { bridge, mqtt, connectionId, ingest, fanoutJobsAdded, topic: `${bridge.topicPrefix}/helium/008000000401261D/event/up` };
   };
@@ -56,13 +57,15 @@ describe('fan-out in a process with both roles', () => {
     expect(published).toEqual(storedWithoutRaw);
     expect(published.id).toBe(id);
     await waitUntilPublished(db, id);
-    expect(await fanoutJobsAdded()).toBe(0);
+    expect(await fanoutJobsAdded([id])).toBe(0);
   });
 
   it('keeps the dedup window: copies within it are merged before the one publication', async () => {
     const { mqtt, ingest, fanoutJobsAdded, topic } = await start({ DEDUP_WINDOW_MS: '400' });
     const first = { ...heliumUplink, fcnt: 7002, hotspots: [hotspot('hotspot-a', -90)] };
-    expect((await ingest(first)).status).toBe(200);
+    const response = await ingest(first);
+    expect(response.status).toBe(200);
+    const { id } = (await response.json()) as { id: string };
     expect((await ingest({ ...first, hotspots: [hotspot('hotspot-b', -70)] })).status).toBe(200);
     await mqtt.waitFor(() => mqtt.on(topic).length === 1);
     await sleep(500);
@@ -71,9 +74,38 @@ describe('fan-out in a process with both roles', () => {
     const radio = mqtt.on(topic)[0].payload.radio as { rssi: number; gateways: Array<{ id: string }> };
     expect(radio.gateways.map((g) => g.id).sort()).toEqual(['hotspot-a', 'hotspot-b']);
     expect(radio.rssi).toBe(-70);
-    expect(await fanoutJobsAdded()).toBe(0);
+    expect(await fanoutJobsAdded([id])).toBe(0);
+  });
+
+  it('holds at most FANOUT_WAITING_MAX uplinks through the window in memory; the others wait in the queue, merged and published all the same', async () => {
+    const { bridge, mqtt, ingest, fanoutJobsAdded, topic } = await start({ DEDUP_WINDOW_MS: '3000', FANOUT_WAITING_MAX: '2' });
+    const uplinks = [7101, 7102, 7103, 7104, 7105].map((fcnt) => ({ ...heliumUplink, fcnt, hotspots: [hotspot('hotspot-a', -90)] }));
+    const ids: string[] = [];
+    for (const uplink of uplinks) {
+      const response = await ingest(uplink);
+      expect(response.status).toBe(200);
+      ids.push(((await response.json()) as { id: string }).id);
+    }
+    // A copy of one that waits in the queue: merged before it is published.
+    expect((await ingest({ ...uplinks[4], hotspots: [hotspot('hotspot-b', -70)] })).status).toBe(200);
+    expect(await metric(bridge, 'lpwan_fanout_waiting')).toBe(2);
+    expect(await metric(bridge, 'lpwan_fanout_waiting_overflow_total')).toBe(3);
+    // The last three: each its own job, delayed by the window.
+    expect(await fanoutJobsAdded(ids.slice(2))).toBe(3);
+
+    await mqtt.waitFor(() => mqtt.on(topic).length === 5);
+    const published = mqtt.on(topic).map((m) => m.payload as { uplink: { fcnt: number }; radio: { gateways: Array<{ id: string }> } });
+    expect(published.map((p) => p.uplink.fcnt).sort()).toEqual([7101, 7102, 7103, 7104, 7105]);
+    expect(published.find((p) => p.uplink.fcnt === 7105)!.radio.gateways.map((g) => g.id).sort()).toEqual(['hotspot-a', 'hotspot-b']);
+    expect(await metric(bridge, 'lpwan_fanout_waiting')).toBe(0);
   });
 });
+
+async function metric(bridge: TestBridge, name: string): Promise<number> {
+  const text = await (await fetch(`${bridge.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return Number(line?.split(' ')[1] ?? NaN);
+}
 
 async function waitUntilPublished(db: Client, id: string): Promise<void> {
   const deadline = Date.now() + 10_000;

@@ -2,7 +2,9 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
+import { Client } from 'pg';
 import { PrismaService } from '../../src/database/prisma.service';
+import { WebhookQueue } from '../../src/fanout/webhooks/webhook-queue.service';
 import heliumUplink from '../fixtures/helium-uplink.json';
 import { TestBridge } from '../support/bridge';
 import { MqttCollector, sleep } from '../support/mqtt-collector';
@@ -456,6 +458,43 @@ describe('Signed webhooks', () => {
     expectValidSignature(webhook.secret, request);
     await waitUntil(async () => (await deliveryOf(webhook.id, event.id))?.status === 'succeeded', 'the swept delivery to be recorded');
     expect(await deliveryOf(webhook.id, event.id)).toMatchObject({ id: lost.id, attempts: 1 });
+  });
+
+  it("reads a delivery in its event's week only (its job carries the event's time), and still runs a job without it", async () => {
+    const event = await ingestUplink(connectionId, bridge, { reported_at: Date.now() });
+    const webhook = await createWebhook({ url: `${receiver.url}/one-week`, events: ['uplink'], connectionIds: ['nothing-matches'] });
+    const prisma = bridge.app.get(PrismaService);
+    const stored = (await prisma.event.findFirst({ where: { id: event.id }, select: { time: true } }))!;
+    const newDelivery = () => prisma.webhookDelivery.create({ data: { id: randomUUID(), webhookId: webhook.id, eventId: event.id, eventTime: stored.time, status: 'pending', nextAttemptAt: new Date() } });
+    const queue = bridge.app.get(WebhookQueue);
+
+    // Every other week of webhook_deliveries locked, as dropping or attaching a partition locks it.
+    const db = new Client({ connectionString: bridge.settings.DATABASE_URL });
+    await db.connect();
+    try {
+      const delivery = await newDelivery();
+      const { rows } = await db.query<{ partition: string }>(
+        `SELECT c.relname AS partition FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+          WHERE i.inhparent = 'webhook_deliveries'::regclass AND c.oid <> (SELECT tableoid FROM webhook_deliveries WHERE id = $1)`,
+        [delivery.id],
+      );
+      expect(rows.length).toBeGreaterThan(0);
+      await db.query('BEGIN');
+      for (const { partition } of rows) await db.query(`LOCK TABLE "${partition}" IN ACCESS EXCLUSIVE MODE`);
+      await queue.enqueue([{ id: delivery.id, attempts: 0, eventTime: delivery.eventTime }]);
+      await waitUntil(() => receiver.forEvent(event.id, '/one-week').length === 1, 'the delivery while the other weeks are locked');
+      await waitUntil(async () => (await db.query(`SELECT status FROM webhook_deliveries WHERE id = $1 AND event_time = $2`, [delivery.id, delivery.eventTime])).rows[0]?.status === 'succeeded', 'its success');
+    } finally {
+      await db.query('ROLLBACK').catch(() => undefined);
+      await db.end();
+    }
+
+    // A job queued by an older version (no event time) finds its delivery all the same.
+    await prisma.webhookDelivery.deleteMany({ where: { webhookId: webhook.id } });
+    const older = await newDelivery();
+    await queue.queue.add('deliver', { deliveryId: older.id, attempt: 0 }, { jobId: `${older.id}.0` });
+    await waitUntil(() => receiver.forEvent(event.id, '/one-week').length === 2, 'the delivery of the older job');
+    await waitUntil(async () => (await deliveryOf(webhook.id, event.id))?.status === 'succeeded', 'its success');
   });
 
   it('refuses private and loopback receivers unless WEBHOOK_ALLOW_PRIVATE', async () => {

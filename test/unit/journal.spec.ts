@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Journal, JournalFullError, ReplayOutcome } from '../../src/journal/journal';
@@ -82,6 +82,33 @@ describe('Journal', () => {
     expect(seen).toEqual([1, 2, 4, 3, 4]);
     const refused = readFileSync(join(dir, 'aside', 'refused.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
     expect(refused).toEqual([expect.objectContaining({ reason: 'no such connection', payload: { n: 2 } })]);
+    await journal.close();
+  });
+
+  it('keeps its stats those of its files, through appends, file changes, partial replays and a restart', async () => {
+    const onDisk = () => segments().reduce((sum, name) => sum + statSync(join(dir, name)).size, 0);
+    let journal = await open(1024 * 1024, 512);
+    const started = Date.now();
+    for (let round = 0; round < 4; round++) await Promise.all(Array.from({ length: 25 }, (_, i) => journal.append({ n: round * 25 + i })));
+    expect(segments().length).toBeGreaterThan(2);
+    expect(journal.stats).toEqual({ depth: 100, bytes: onDisk(), oldestAppendedAt: expect.any(Number) });
+    expect(journal.stats.oldestAppendedAt).toBeGreaterThanOrEqual(started);
+
+    // Records 0..59 go, 60 is to retry: the first files are deleted, the rest still counted.
+    let stored = 0;
+    expect(await journal.replay(async (payload) => ((payload as { n: number }).n < 60 ? (stored++, 'done') : 'retry'))).toBe(false);
+    expect(journal.stats).toEqual({ depth: 100 - stored, bytes: onDisk(), oldestAppendedAt: expect.any(Number) });
+    expect(stored).toBeGreaterThanOrEqual(60);
+    await journal.close();
+
+    // A new process counts what the files hold (the replayed records of a file not deleted included).
+    journal = await open(1024 * 1024, 512);
+    expect(journal.stats.bytes).toBe(onDisk());
+    await journal.append({ n: 100 });
+    expect(journal.stats.bytes).toBe(onDisk());
+    expect(await journal.replay(async () => 'done')).toBe(true);
+    expect(journal.stats).toEqual({ depth: 0, bytes: 0, oldestAppendedAt: null });
+    expect(journal.isEmpty).toBe(true);
     await journal.close();
   });
 

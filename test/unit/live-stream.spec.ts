@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { LiveClient } from '../../src/live/live-client';
 import { matchesLiveFilter } from '../../src/live/live-filter';
+import { decodeLiveMessage, encodeLiveMessage, liveEventOf } from '../../src/live/live-message';
 import type { NormalizedEvent } from '../../src/events/normalized-event';
 
 /** A response whose socket takes nothing: every write stays buffered. */
@@ -36,7 +37,7 @@ describe('a live client', () => {
 });
 
 describe('live filters', () => {
-  const event = { type: 'uplink', network: 'helium', connectionId: 'c1', device: { id: 'd1' } } as NormalizedEvent;
+  const event = liveEventOf({ id: 'e1', type: 'uplink', network: 'helium', connectionId: 'c1', device: { id: 'd1' } } as NormalizedEvent, '{}');
   it.each([
     [{}, true],
     [{ network: 'helium', connectionId: 'c1', deviceId: 'd1', type: 'uplink' }, true],
@@ -47,5 +48,22 @@ describe('live filters', () => {
     [{ network: 'helium', type: 'join' }, false],
   ] as const)('%j matches: %s', (filter, expected) => {
     expect(matchesLiveFilter(filter as Parameters<typeof matchesLiveFilter>[0], event)).toBe(expected);
+  });
+});
+
+describe('live bus messages', () => {
+  const events = [
+    { id: '0190a1b2-0000-7000-8000-000000000001', type: 'uplink', network: 'helium', connectionId: 'helium-a', deviceId: 'd1', json: '{"id":"1","text":"two\\nlines\\tand a tab"}' },
+    { id: '0190a1b2-0000-7000-8000-000000000002', type: 'downlink.sent', network: 'tts', connectionId: 'tts-b', deviceId: 'd2', json: '{"id":"2"}' },
+  ];
+
+  it('carry each event\'s document as the text fan-out made, with its filter fields', () => {
+    const decoded = decodeLiveMessage(encodeLiveMessage(events));
+    expect(decoded).toEqual(events);
+    expect(decoded[0].json).toBe(events[0].json);
+  });
+
+  it.each(['[{"id":"1"}]', 'a\tb\n{}', '', 'a\tb\tc\td\te\nnot json'])('refuse a message they did not write: %j', (message) => {
+    expect(() => decodeLiveMessage(message)).toThrow(/not a live message/);
   });
 });

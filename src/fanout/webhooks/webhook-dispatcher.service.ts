@@ -53,8 +53,8 @@ export class WebhookDispatcher {
         .map((webhook) => ({ id: uuid7(now.getTime()), webhookId: webhook.id, eventId: event.id, eventTime: new Date(event.time), status: 'pending', nextAttemptAt: now })),
     );
     if (data.length === 0) return;
-    const created = await this.prisma.webhookDelivery.createManyAndReturn({ data, skipDuplicates: true, select: { id: true } });
-    await this.queue.enqueueOrLeaveToSweeper(created.map((delivery) => ({ id: delivery.id, attempts: 0 })));
+    const created = await this.prisma.webhookDelivery.createManyAndReturn({ data, skipDuplicates: true, select: { id: true, eventTime: true } });
+    await this.queue.enqueueOrLeaveToSweeper(created.map((delivery) => ({ id: delivery.id, attempts: 0, eventTime: delivery.eventTime })));
   }
 
   private async activeWebhooks(): Promise<ActiveWebhook[]> {

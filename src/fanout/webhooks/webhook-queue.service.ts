@@ -11,11 +11,17 @@ export interface DeliveryJob {
   deliveryId: string;
   /** Attempts already made when the job was queued: a job for an attempt already made is stale. */
   attempt: number;
+  /**
+   * The delivery's event time (ISO 8601): deliveries are partitioned by it, so the worker reads
+   * one partition. Absent in jobs queued by versions before it.
+   */
+  eventTime?: string;
 }
 
 export interface DueDelivery {
   id: string;
   attempts: number;
+  eventTime: Date;
   delayMs?: number;
 }
 
@@ -40,7 +46,7 @@ export class WebhookQueue implements OnModuleDestroy {
     await this.queue.addBulk(
       deliveries.map((delivery) => ({
         name: 'deliver',
-        data: { deliveryId: delivery.id, attempt: delivery.attempts },
+        data: { deliveryId: delivery.id, attempt: delivery.attempts, eventTime: delivery.eventTime.toISOString() },
         opts: { jobId: `${delivery.id}.${delivery.attempts}`, delay: delivery.delayMs },
       })),
     );

@@ -64,7 +64,11 @@ export class WebhookWorker implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async deliver(job: Job<DeliveryJob>): Promise<void> {
-    const delivery = await this.prisma.webhookDelivery.findFirst({ where: { id: job.data.deliveryId }, include: { webhook: true } });
+    const { deliveryId, eventTime } = job.data;
+    // By its partition key, one partition answers; a job of an older version has only the id: every week is searched.
+    const delivery = eventTime
+      ? await this.prisma.webhookDelivery.findUnique({ where: { id_eventTime: { id: deliveryId, eventTime: new Date(eventTime) } }, include: { webhook: true } })
+      : await this.prisma.webhookDelivery.findFirst({ where: { id: deliveryId }, include: { webhook: true } });
     // Gone, settled, already attempted, or paused: nothing to do (reactivation lets the sweeper resume it).
     if (!delivery || delivery.status !== 'pending' || delivery.attempts !== job.data.attempt || !delivery.webhook.active) return;
     if (!(await this.claim(delivery))) return;
@@ -79,7 +83,7 @@ export class WebhookWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private async claim(delivery: WebhookDelivery): Promise<boolean> {
     const now = Date.now();
     const { count } = await this.prisma.webhookDelivery.updateMany({
-      where: { id: delivery.id, status: 'pending', attempts: delivery.attempts, nextAttemptAt: { lte: new Date(now + CLOCK_SLACK_MS) } },
+      where: { id: delivery.id, eventTime: delivery.eventTime, status: 'pending', attempts: delivery.attempts, nextAttemptAt: { lte: new Date(now + CLOCK_SLACK_MS) } },
       data: { nextAttemptAt: new Date(now + CLAIM_MS) },
     });
     return count === 1;
@@ -111,7 +115,7 @@ export class WebhookWorker implements OnApplicationBootstrap, OnModuleDestroy {
     const attempts = delivery.attempts + 1;
     const now = Date.now();
     const base = { attempts, lastStatusCode: outcome.statusCode, lastError: outcome.error };
-    const where = { id: delivery.id, status: 'pending', attempts: delivery.attempts };
+    const where = { id: delivery.id, eventTime: delivery.eventTime, status: 'pending', attempts: delivery.attempts };
     if (outcome.error === null) {
       await this.prisma.webhookDelivery.updateMany({ where, data: { ...base, status: 'succeeded', nextAttemptAt: null, deliveredAt: new Date(now) } });
       return;
@@ -123,13 +127,13 @@ export class WebhookWorker implements OnApplicationBootstrap, OnModuleDestroy {
     }
     const delayMs = retryDelayMs(attempts, this.config.get('WEBHOOK_RETRY_BASE_MS', { infer: true }));
     const { count } = await this.prisma.webhookDelivery.updateMany({ where, data: { ...base, nextAttemptAt: new Date(now + delayMs) } });
-    if (count === 1) await this.queue.enqueueOrLeaveToSweeper([{ id: delivery.id, attempts, delayMs }]);
+    if (count === 1) await this.queue.enqueueOrLeaveToSweeper([{ id: delivery.id, attempts, eventTime: delivery.eventTime, delayMs }]);
   }
 
   private async sweep(): Promise<void> {
     const lost = await this.prisma.webhookDelivery.findMany({
       where: { status: 'pending', nextAttemptAt: { lt: new Date(Date.now() - SWEEP_GRACE_MS) }, webhook: { active: true } },
-      select: { id: true, attempts: true },
+      select: { id: true, attempts: true, eventTime: true },
       orderBy: { nextAttemptAt: 'asc' },
       take: SWEEP_BATCH,
     });

@@ -105,7 +105,7 @@ export class WebhooksService {
     const delivery = await this.prisma.webhookDelivery.findFirst({ where: { id: deliveryId, webhookId } });
     if (!delivery) throw new NotFoundException(`delivery "${deliveryId}" of webhook "${webhookId}" not found`);
     if (count === 0) throw new ConflictException(`delivery "${deliveryId}" is ${delivery.status}: only a failed delivery can be retried`);
-    await this.queue.enqueueOrLeaveToSweeper([{ id: delivery.id, attempts: delivery.attempts }]);
+    await this.queue.enqueueOrLeaveToSweeper([{ id: delivery.id, attempts: delivery.attempts, eventTime: delivery.eventTime }]);
     return presentDelivery(delivery);
   }
 

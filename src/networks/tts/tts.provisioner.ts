@@ -4,6 +4,7 @@ import { DeviceProvisioner, DeviceRegistration, NetworkDevice, noSettingsPatch, 
 import { NetworkError } from '../http-client';
 import { abpFields, activationOf, aesKeySchema, euiSchema, joinEuiOf } from '../lorawan';
 import { REGISTRY_NAMES, SetEndDeviceRequest, TtsApiClient, TtsRegistry } from './tts-api.client';
+import { abpSteps, otaaSteps, TtsConnectionSettings, TtsProvisioningSettings } from './tts-registration-steps';
 
 const TTS_ID = /^[a-z0-9](?:[-]?[a-z0-9]){2,35}$/;
 const DEFAULT_LORAWAN_VERSION = 'MAC_V1_0_3';
@@ -12,20 +13,6 @@ const DEFAULT_PHY_VERSION = 'PHY_V1_0_3_REV_A';
 const LIST_PAGE_SIZE = 200;
 /** Removal order: the Identity Server refuses to delete a device the other servers still have. */
 const DELETE_ORDER: TtsRegistry[] = ['as', 'ns', 'js', 'is'];
-/** The EU868 channels the reference's ABP example presets, for devices that start without a join. */
-const EU868_FACTORY_PRESET_FREQUENCIES = ['868100000', '868300000', '868500000', '867100000', '867300000', '867500000', '867700000', '867900000'];
-
-interface TtsConnectionSettings {
-  baseUrl: string;
-  applicationId: string;
-  apiKey?: string;
-  frequencyPlanId?: string;
-  lorawanVersion?: string;
-  lorawanPhyVersion?: string;
-  joinServerAddress?: string;
-  networkServerAddress?: string;
-  applicationServerAddress?: string;
-}
 
 /** OTAA (devEui, joinEui/appEui, appKey) or LoRaWAN 1.0.x ABP (devEui, devAddr, nwkSKey, appSKey). */
 const registrationSchema: z.ZodType<DeviceRegistration> = z
@@ -84,7 +71,7 @@ export class TtsProvisioner implements DeviceProvisioner {
     const connection = this.connection(settings);
     const client = this.client(connection);
     const deviceId = this.deviceId(device);
-    const steps = device.settings.activation === 'abp' ? this.abpSteps(connection, device, deviceId) : this.otaaSteps(connection, device, deviceId);
+    const steps = device.settings.activation === 'abp' ? abpSteps(connection, device, deviceId) : otaaSteps(connection, device, deviceId);
     const done: TtsRegistry[] = [];
     for (const [registry, request] of steps) {
       try {
@@ -146,115 +133,6 @@ export class TtsProvisioner implements DeviceProvisioner {
     }
   }
 
-  private otaaSteps(c: Required<TtsConnectionSettings>, device: ProvisionedDevice, deviceId: string): Array<[TtsRegistry, SetEndDeviceRequest]> {
-    const ids = { device_id: deviceId, dev_eui: required(device.devEui, 'devEui'), join_eui: required(device.joinEui, 'joinEui') };
-    return [
-      [
-        'is',
-        {
-          end_device: {
-            ids,
-            ...this.name(device),
-            join_server_address: c.joinServerAddress,
-            network_server_address: c.networkServerAddress,
-            application_server_address: c.applicationServerAddress,
-          },
-          field_mask: {
-            paths: ['join_server_address', 'network_server_address', 'application_server_address', 'ids.dev_eui', 'ids.join_eui', ...this.namePath(device)],
-          },
-        },
-      ],
-      [
-        'js',
-        {
-          end_device: {
-            ids,
-            network_server_address: c.networkServerAddress,
-            application_server_address: c.applicationServerAddress,
-            root_keys: { app_key: { key: required(device.secrets.appKey, 'appKey') } },
-          },
-          field_mask: {
-            paths: ['network_server_address', 'application_server_address', 'ids.device_id', 'ids.dev_eui', 'ids.join_eui', 'root_keys.app_key.key'],
-          },
-        },
-      ],
-      [
-        'ns',
-        {
-          end_device: {
-            supports_join: true,
-            lorawan_version: c.lorawanVersion,
-            ids,
-            lorawan_phy_version: c.lorawanPhyVersion,
-            frequency_plan_id: c.frequencyPlanId,
-          },
-          field_mask: {
-            paths: ['supports_join', 'lorawan_version', 'ids.device_id', 'ids.dev_eui', 'ids.join_eui', 'lorawan_phy_version', 'frequency_plan_id'],
-          },
-        },
-      ],
-      ['as', { end_device: { ids }, field_mask: { paths: ['ids.device_id', 'ids.dev_eui', 'ids.join_eui'] } }],
-    ];
-  }
-
-  private abpSteps(c: Required<TtsConnectionSettings>, device: ProvisionedDevice, deviceId: string): Array<[TtsRegistry, SetEndDeviceRequest]> {
-    if (!c.lorawanVersion.startsWith('MAC_V1_0')) {
-      throw new NetworkError(400, `ABP registration supports LoRaWAN 1.0.x session keys; the connection's lorawanVersion is ${c.lorawanVersion}`);
-    }
-    const ids = { device_id: deviceId, dev_eui: required(device.devEui, 'devEui') };
-    const devAddr = required(device.settings.devAddr, 'devAddr');
-    // The reference's preset channels are EU868's; other plans take the band's defaults.
-    const presets = c.frequencyPlanId.startsWith('EU_863_870');
-    return [
-      [
-        'is',
-        {
-          end_device: { ids, ...this.name(device), network_server_address: c.networkServerAddress, application_server_address: c.applicationServerAddress },
-          field_mask: { paths: ['network_server_address', 'application_server_address', 'ids.dev_eui', ...this.namePath(device)] },
-        },
-      ],
-      [
-        'ns',
-        {
-          end_device: {
-            supports_join: false,
-            lorawan_version: c.lorawanVersion,
-            ids,
-            session: { keys: { f_nwk_s_int_key: { key: required(device.secrets.nwkSKey, 'nwkSKey') } }, dev_addr: devAddr },
-            mac_settings: { resets_f_cnt: true, ...(presets ? { factory_preset_frequencies: EU868_FACTORY_PRESET_FREQUENCIES } : {}) },
-            lorawan_phy_version: c.lorawanPhyVersion,
-            frequency_plan_id: c.frequencyPlanId,
-          },
-          field_mask: {
-            paths: [
-              'supports_join',
-              'lorawan_version',
-              'ids.device_id',
-              'ids.dev_eui',
-              'session.keys.f_nwk_s_int_key.key',
-              'session.dev_addr',
-              'mac_settings.resets_f_cnt',
-              ...(presets ? ['mac_settings.factory_preset_frequencies'] : []),
-              'lorawan_phy_version',
-              'frequency_plan_id',
-            ],
-          },
-        },
-      ],
-      [
-        'as',
-        {
-          end_device: {
-            ids,
-            session: { keys: { app_s_key: { key: required(device.secrets.appSKey, 'appSKey') } }, dev_addr: devAddr },
-            skip_payload_crypto: false,
-          },
-          field_mask: { paths: ['ids.device_id', 'ids.dev_eui', 'session.keys.app_s_key.key', 'session.dev_addr', 'skip_payload_crypto'] },
-        },
-      ],
-    ];
-  }
-
   /**
    * A registration cut short after this step (the bridge stopped) left the device in the Identity
    * Server, and its retry finds the id taken: the device there with this DevEUI is that same
@@ -294,19 +172,11 @@ export class TtsProvisioner implements DeviceProvisioner {
     return failure;
   }
 
-  private name(device: ProvisionedDevice): { name?: string } {
-    return device.name ? { name: device.name } : {};
-  }
-
-  private namePath(device: ProvisionedDevice): string[] {
-    return device.name ? ['name'] : [];
-  }
-
   private deviceId(device: ProvisionedDevice): string {
     return required(device.settings.deviceId, 'TTS device id');
   }
 
-  private connection(settings: Record<string, unknown>): Required<TtsConnectionSettings> {
+  private connection(settings: Record<string, unknown>): TtsProvisioningSettings {
     const c = settings as unknown as TtsConnectionSettings;
     const missing = this.missingSettings(settings);
     if (missing) throw new NetworkError(400, missing);
@@ -323,7 +193,7 @@ export class TtsProvisioner implements DeviceProvisioner {
     };
   }
 
-  private client(c: Required<TtsConnectionSettings>): TtsApiClient {
+  private client(c: TtsProvisioningSettings): TtsApiClient {
     return new TtsApiClient(c.baseUrl, c.apiKey, c.applicationId);
   }
 }
