@@ -34,6 +34,7 @@ export class DeviceCodecs {
   private readonly byDevice = new Map<string, CodecAssignment>();
   private since: Date | null = null;
   private refreshedAt = 0;
+  private refreshStartedAt = 0;
   private refreshing?: Promise<void>;
   private readonly waitMs: number;
 
@@ -48,8 +49,12 @@ export class DeviceCodecs {
   /** Undefined: the device has nothing of its own (as last read). */
   async of(connectionId: string, externalId: string): Promise<CodecAssignment | undefined> {
     const age = Date.now() - this.refreshedAt;
-    if (age > WAIT_FOR_REFRESH_AFTER_MS) await settleWithin(this.refresh(), this.waitMs);
-    else if (age > REFRESH_MS) void this.refresh();
+    if (age > REFRESH_MS) {
+      const refreshing = this.refresh();
+      // Only while the read is young: one that Postgres holds up (an outage) is not waited for by every uplink.
+      const waitMs = this.waitMs - (Date.now() - this.refreshStartedAt);
+      if (age > WAIT_FOR_REFRESH_AFTER_MS && waitMs > 0) await settleWithin(refreshing, waitMs);
+    }
     return this.byDevice.get(keyOf(connectionId, externalId));
   }
 
@@ -74,6 +79,7 @@ export class DeviceCodecs {
   }
 
   private refresh(): Promise<void> {
+    if (!this.refreshing) this.refreshStartedAt = Date.now();
     this.refreshing ??= this.read()
       .catch((error: Error) => {
         this.refreshedAt = Date.now();
