@@ -9,6 +9,7 @@ import type { OpenConnection } from '../../connections/connections.service';
 import { DeviceCodecs } from '../../devices/device-codecs.service';
 import { DownlinkCollection } from '../../downlinks/downlink-collection.service';
 import { AcceptedEvent, IngestService } from '../../ingest/ingest.service';
+import { JournalService } from '../../journal/journal.service';
 import { decodePayload, parsePayloadConfig, PayloadField } from './payload-config';
 import { canonicalSigfoxId } from './sigfox-device-id';
 import { mapDataCallback, mapErrorCallback, mapServiceCallback, SigfoxPayloadDecoder } from './sigfox.mapper';
@@ -31,6 +32,7 @@ export class SigfoxIngestService {
     private readonly ingest: IngestService,
     private readonly downlinks: DownlinkCollection,
     private readonly deviceCodecs: DeviceCodecs,
+    private readonly journal: JournalService,
     config: ConfigService<Settings, true>,
   ) {
     this.readTimeoutMs = config.get('JOURNAL_STORE_TIMEOUT_MS', { infer: true });
@@ -46,12 +48,13 @@ export class SigfoxIngestService {
     const uplink = events[0];
     if (!uplink.uplink?.confirmed) return { event: (await timing.measure('store', this.ingest.accept(connection, events)))[0] };
     // BIDIR: whether a downlink waits is asked beside the store (most devices have none), bounded
-    // as the store is; only a device with one waits for it to be taken after the store.
-    const queued = timing.measure('queued', settleWithin(this.downlinks.hasQueued(connection.id, uplink.device.externalId), this.readTimeoutMs));
+    // as the store is; only a device with one waits for it to be taken after the store. Not while
+    // the journal holds events: Postgres is unavailable, and the uplink goes behind them.
+    const queued = this.journal.isBuffering ? null : timing.measure('queued', settleWithin(this.downlinks.hasQueued(connection.id, uplink.device.externalId), this.readTimeoutMs));
     const [stored] = await timing.measure('store', this.ingest.accept(connection, events));
     // Only the first copy of a message gets the downlink: duplicates come from other stations.
     // A journaled uplink (Postgres unavailable) gets none: the queue cannot be read in time.
-    if (!stored.isNew || !stored.deviceId) return null;
+    if (!stored.isNew || !stored.deviceId || !queued) return null;
     const check = await queued;
     if (check.kind !== 'done') {
       this.logger.warn(`BIDIR of ${sentDeviceId} answered without a downlink: the queue cannot be read (${check.kind === 'failed' ? (check.error as Error).message : 'too slow'})`);
