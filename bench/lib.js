@@ -251,9 +251,10 @@ const sequence = { fcnt: 0, sigfox: 0 };
 /**
  * The load: Helium posts (a share of them multi-buy copies), Sigfox form callbacks, TTS webhooks,
  * over DEVICES devices. Each request's send time is kept in `sent` under the identity its MQTT
- * event will carry (eventKey); the identities of requests answered 2xx go into `accepted`.
+ * event will carry (eventKey); the identities of requests answered 2xx go into `accepted`. Each
+ * Sigfox answer's time and Server-Timing steps go into `sigfoxTimings`.
  */
-function makeLoad(tokens, sent, { bidir = false, accepted = new Set(), connections = { helium: 'bench-helium', sigfox: 'bench-sigfox', tts: 'bench-tts' } } = {}) {
+function makeLoad(tokens, sent, { bidir = false, accepted = new Set(), sigfoxTimings = [], connections = { helium: 'bench-helium', sigfox: 'bench-sigfox', tts: 'bench-tts' } } = {}) {
   // autocannon runs one request at a time per connection: the context holds the one in flight.
   const onResponse = (status, _body, context) => {
     if (status >= 200 && status < 300) accepted.add(context.key);
@@ -286,10 +287,14 @@ function makeLoad(tokens, sent, { bidir = false, accepted = new Set(), connectio
       const s = ++sequence.sigfox;
       const time = 1_700_000_000 + s;
       context.key = `sigfox:${device}:${s % 4096}:${time}`;
-      sent.set(context.key, performance.now());
+      context.sentAt = performance.now();
+      sent.set(context.key, context.sentAt);
       return { ...req, body: sigfoxForm(device, s % 4096, time, bidir) };
     },
-    onResponse,
+    onResponse: (status, body, context, headers) => {
+      onResponse(status, body, context);
+      sigfoxTimings.push({ ms: performance.now() - context.sentAt, steps: serverTiming(headers?.['server-timing']) });
+    },
   };
   const ttsRequest = {
     method: 'POST',
@@ -305,6 +310,39 @@ function makeLoad(tokens, sent, { bidir = false, accepted = new Set(), connectio
     onResponse,
   };
   return { heliumRequest, sigfoxRequest, ttsRequest };
+}
+
+/** A Server-Timing header as { step: ms }. */
+function serverTiming(header) {
+  const steps = {};
+  for (const entry of String(header ?? '').split(',')) {
+    const [name, ...params] = entry.split(';').map((part) => part.trim());
+    const duration = params.find((param) => param.startsWith('dur='));
+    if (name && duration) steps[name] = Number(duration.slice(4));
+  }
+  return steps;
+}
+
+/**
+ * Where answers' time went, from their Server-Timing steps: each step's p50 and p99, and its mean
+ * over the slowest 1 % of answers (those that make the p99). `outside` is the client's time less
+ * the bridge's `total`: waiting for the bridge's event loop to read the request, the answer's way
+ * back, and the bench's own event loop (it runs on the same cores).
+ */
+function timingBreakdown(samples) {
+  if (!samples.length) return null;
+  const sorted = [...samples].sort((a, b) => a.ms - b.ms);
+  const slowest = sorted.slice(Math.floor(sorted.length * 0.99));
+  const valueOf = (sample, step) => (step === 'outside' ? (sample.steps.total === undefined ? undefined : sample.ms - sample.steps.total) : step === 'client' ? sample.ms : sample.steps[step]);
+  const steps = ['client', ...new Set(samples.flatMap((sample) => Object.keys(sample.steps))), 'outside'];
+  const mean = (values) => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : null);
+  return Object.fromEntries(
+    steps.map((step) => {
+      const values = samples.map((sample) => valueOf(sample, step)).filter((v) => v !== undefined).sort((a, b) => a - b);
+      const inSlowest = slowest.map((sample) => valueOf(sample, step)).filter((v) => v !== undefined);
+      return [step, { answers: values.length, p50Ms: round(percentile(values, 50), 2), p99Ms: round(percentile(values, 99), 2), slowestMeanMs: round(mean(inSlowest), 2) }];
+    }),
+  );
 }
 
 /** The identity under which makeLoad kept a request's send time, read from its MQTT event. */
@@ -422,14 +460,16 @@ function bridgeTarget(tokens) {
  * Drives `mix` ([{ network, connections, rate? }], rate in requests/s, none: full speed) at
  * `target` for `seconds` while subscribed to its MQTT events. Answers accepted and delivered
  * rates, accepted events never delivered (after the backlog drains), non-2xx and errors,
- * request→MQTT delay percentiles, and each network's request p99.
+ * request→MQTT delay percentiles, each network's request p50 and p99, and where the Sigfox answers'
+ * time went (timingBreakdown).
  */
 async function runLoad(target, mix, seconds, { bidir = false } = {}) {
   const sent = new Map();
   const delays = [];
   const { client, state } = await subscribe(sent, delays, { prefix: target.prefix });
   const acceptedKeys = new Set();
-  const load = makeLoad(target.tokens, sent, { bidir, accepted: acceptedKeys, connections: target.connections });
+  const sigfoxTimings = [];
+  const load = makeLoad(target.tokens, sent, { bidir, accepted: acceptedKeys, sigfoxTimings, connections: target.connections });
   const start = performance.now();
   const results = await Promise.all(
     mix.map(({ network, connections, rate }) => cannon(load[`${network}Request`], { connections, duration: seconds, ...(rate ? { overallRate: rate } : {}) }, target.base)),
@@ -451,6 +491,8 @@ async function runLoad(target, mix, seconds, { bidir = false } = {}) {
     p95Ms: percentile(delays, 95),
     p99Ms: percentile(delays, 99),
     requestP99Ms: Object.fromEntries(mix.map(({ network }, i) => [network, results[i].latency.p99])),
+    requestP50Ms: Object.fromEntries(mix.map(({ network }, i) => [network, results[i].latency.p50])),
+    sigfoxBreakdown: timingBreakdown(sigfoxTimings),
   };
 }
 
@@ -527,6 +569,8 @@ module.exports = {
   sigfoxForm,
   makeLoad,
   eventKey,
+  serverTiming,
+  timingBreakdown,
   subscribe,
   drain,
   cannon,

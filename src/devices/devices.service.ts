@@ -33,7 +33,7 @@ export class DevicesService {
   async create(input: CreateDeviceInput): Promise<DeviceView> {
     const row = await this.insert(input);
     await this.sync.enqueueOrDefer([this.syncRequest('create', row)]);
-    if (row.codecId !== null || row.codecOverrides !== null) await this.codecs.refresh();
+    if (hasOwnDecoding(row)) await this.codecs.refreshNow();
     return this.present(row);
   }
 
@@ -52,7 +52,7 @@ export class DevicesService {
       }
     }
     await this.sync.enqueueOrDefer(created.map((row) => this.syncRequest('create', row)));
-    if (created.some((row) => row.codecId !== null || row.codecOverrides !== null)) await this.codecs.refresh();
+    if (created.some(hasOwnDecoding)) await this.codecs.refreshNow();
     return results;
   }
 
@@ -121,7 +121,7 @@ export class DevicesService {
         throw error;
       });
     this.directory.forget(row.connectionId, row.externalId);
-    if (codecId !== undefined || codecOverrides !== undefined) await this.codecs.refresh();
+    if (codecId !== undefined || codecOverrides !== undefined || payloadConfigOf(row) !== payloadConfigOf(updated)) await this.codecs.refreshNow();
     if (push) await this.sync.enqueueOrDefer([this.syncRequest('update', updated)]);
     return this.present(updated);
   }
@@ -141,6 +141,7 @@ export class DevicesService {
       });
     });
     this.directory.forget(row.connectionId, row.externalId);
+    this.codecs.forget(row.connectionId, row.externalId);
   }
 
   /** Provisions the device again: registers it if it is not registered, else pushes its current state. */
@@ -233,6 +234,15 @@ export class DevicesService {
 }
 
 /** The codecs table's foreign key refuses a codecId that names no codec: a 400. */
+/** Whether ingest must know of the device (DeviceCodecs): a codec, or a Sigfox payload config, of its own. */
+function hasOwnDecoding(row: Device): boolean {
+  return row.codecId !== null || row.codecOverrides !== null || payloadConfigOf(row) !== undefined;
+}
+
+function payloadConfigOf(row: Device): unknown {
+  return (row.settings as { payloadConfig?: unknown } | null)?.payloadConfig;
+}
+
 function refuseUnknownCodec(error: unknown, codecId: string | null | undefined): void {
   if ((error as { code?: string }).code === 'P2003' && codecId) throw new BadRequestException(`codecId: no codec "${codecId}"`);
 }

@@ -4,7 +4,7 @@ import { DelayedError, Job, Worker } from 'bullmq';
 import { PeriodicTask, workerOptions } from '../common/job-queues';
 import { Settings } from '../config/settings';
 import { DeliveryJob, DELIVERY_ATTEMPTS, DOWNLINKS_QUEUE, DownlinkQueue } from './downlink-queue.service';
-import { DownlinksService } from './downlinks.service';
+import { DownlinkDelivery } from './downlink-delivery.service';
 
 const SWEEP_INTERVAL_MS = 5000;
 /** How long a downlink waits before it looks again whether the device's earlier one has gone. */
@@ -24,7 +24,7 @@ export class DownlinkWorker implements OnApplicationBootstrap, OnModuleDestroy {
 
   constructor(
     private readonly config: ConfigService<Settings, true>,
-    private readonly downlinks: DownlinksService,
+    private readonly downlinks: DownlinkDelivery,
     private readonly queue: DownlinkQueue,
   ) {}
 

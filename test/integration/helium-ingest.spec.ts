@@ -108,6 +108,20 @@ describe('Helium uplinks → Postgres → MQTT', () => {
     expect(history.data[0].device).toMatchObject({ externalId: 'A0B1C2D3E4F50617', name: 'New one' });
   });
 
+  it('registers devices first seen at once each once, with each of their events', async () => {
+    const devEuis = Array.from({ length: 12 }, (_, i) => `B0B1C2D3E4F506${i.toString(16).padStart(2, '0').toUpperCase()}`);
+    const uplinks = devEuis.flatMap((devEui) => [1, 2].map((fcnt) => ({ ...heliumUplink, dev_eui: devEui, fcnt, name: `burst ${devEui}` })));
+    const answers = await Promise.all(uplinks.map((uplink) => ingest(uplink)));
+    expect(answers.map((answer) => answer.status)).toEqual(uplinks.map(() => 200));
+    const devices = (await (await bridge.api('GET', `/api/devices?connectionId=${connectionId}&limit=1000`)).json()).data.filter((d: { externalId: string }) => devEuis.includes(d.externalId));
+    expect(devices.map((d: { externalId: string }) => d.externalId).sort()).toEqual([...devEuis].sort());
+    for (const device of devices) {
+      const events = (await (await bridge.api('GET', `/api/devices/${device.id}/events?limit=10`)).json()).data;
+      expect(events.map((e: { uplink: { fcnt: number } }) => e.uplink.fcnt).sort()).toEqual([1, 2]);
+      expect(events[0].device).toMatchObject({ id: device.id, name: `burst ${device.externalId}` });
+    }
+  });
+
   describe('bad input gets a 4xx with a JSON error naming the problem, and stores nothing', () => {
     const cases: Array<[string, () => Promise<Response>, number, RegExp]> = [
       ['truncated JSON', () => ingest('{"dev_eui": "0080000004', { 'x-bridge-token': '' }), 400, /JSON/i],

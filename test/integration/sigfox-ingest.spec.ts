@@ -115,9 +115,41 @@ describe('Sigfox callbacks', () => {
     expect(mqtt.on(topic)[0].payload).toMatchObject({ type: 'location', location: { lat: 43.45, lng: 6.54, radiusM: 1200, source: 'sigfox-atlas' } });
   });
 
-  it('answers a BIDIR callback with 204 when no downlink is queued', async () => {
+  it('answers a BIDIR callback with 204 when no downlink is queued, saying where its time went', async () => {
     const response = await postForm('/data', dataCallback({ seqNumber: '400', time: '1700000400', ack: 'true' }));
     expect(response.status).toBe(204);
+    expect(response.headers.get('server-timing')).toMatch(/^decoder;dur=[\d.]+, (queued|store);dur=[\d.]+, .*total;dur=[\d.]+$/);
+  });
+
+  it("decodes with the device's own payload config from the callback after it is set, and with the connection's once it is removed", async () => {
+    const device = '5E5E01';
+    const decodedOf = async (seq: number) => {
+      expect((await postForm('/data', dataCallback({ device, seqNumber: String(seq), time: String(1700000000 + seq) }))).status).toBe(200);
+      const [event] = (await events(`type=uplink&externalId=${device}`)).filter((e) => e.uplink.fcnt === seq);
+      return event.uplink.decoded;
+    };
+    expect(await decodedOf(450)).toEqual({ counter: 0x0a1b, temp: 0x3d2c });
+    const [{ id }] = (await (await bridge.api('GET', `/api/devices?connectionId=${connectionId}&externalId=${device}`)).json()).data;
+    expect((await bridge.api('PATCH', `/api/devices/${id}`, { payloadConfig: 'first::uint:8' })).status).toBe(200);
+    expect(await decodedOf(451)).toEqual({ first: 0x0a });
+    expect((await bridge.api('PATCH', `/api/devices/${id}`, { payloadConfig: null })).status).toBe(200);
+    expect(await decodedOf(452)).toEqual({ counter: 0x0a1b, temp: 0x3d2c });
+  });
+
+  it('hands a queued downlink to one copy only of a BIDIR message that several stations deliver at once', async () => {
+    const device = '5E5E02';
+    await postForm('/data', dataCallback({ device, seqNumber: '460', time: '1700000460' }));
+    const [{ id }] = (await (await bridge.api('GET', `/api/devices?connectionId=${connectionId}&externalId=${device}`)).json()).data;
+    expect((await bridge.api('POST', `/api/devices/${id}/downlinks`, { payloadHex: '1112131415161718' })).status).toBe(202);
+
+    const message = { device, seqNumber: '461', time: '1700000461', ack: 'true' };
+    const answers = await Promise.all(['A1A1', 'B1B1', 'C1C1', 'D1D1'].map((station) => postForm('/data', dataCallback({ ...message, station }))));
+    const bodies = await Promise.all(answers.map((answer) => (answer.status === 200 ? answer.json() : null)));
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 204, 204, 204]);
+    expect(bodies.filter(Boolean)).toEqual([{ [device]: { downlinkData: '1112131415161718' } }]);
+    const downlinks = (await (await bridge.api('GET', `/api/devices/${id}/downlinks`)).json()).data;
+    expect(downlinks).toEqual([expect.objectContaining({ state: 'sent' })]);
+    expect((await postForm('/data', dataCallback({ ...message, seqNumber: '462', time: '1700000462' }))).status).toBe(204);
   });
 
   it('maps SERVICE STATUS and ERROR callbacks', async () => {

@@ -1,6 +1,7 @@
 import { Controller, Get, Param, ParseEnumPipe, Post, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public } from '../../auth/public.decorator';
+import { ServerTiming } from '../../common/server-timing';
 import { ConnectionsService } from '../../connections/connections.service';
 import { ApiDoc } from '../../docs/api-doc.decorator';
 import { ingestToken } from '../../ingest/ingest-token';
@@ -38,7 +39,10 @@ export class SigfoxIngestController {
 
   private async handle(id: string, kind: SigfoxCallbackKind, req: FastifyRequest, body: unknown, reply: FastifyReply) {
     const connection = await this.connections.authenticateIngest('sigfox', id, ingestToken(req));
-    const answer = await this.sigfox.receive(connection, kind, body);
+    const timing = new ServerTiming();
+    const answer = await this.sigfox.receive(connection, kind, body, timing);
+    // A BIDIR answer has Sigfox's time limit: where its time went is shown with it.
+    reply.header('server-timing', timing.header(reply.elapsedTime));
     if (answer === null) return reply.status(204).send();
     if ('downlinkData' in answer) return reply.status(200).send({ [answer.device]: { downlinkData: answer.downlinkData } });
     return reply.status(200).send(ingestAnswer(answer.event));
