@@ -1,3 +1,5 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate } from '../../src/database/migrate';
 
@@ -6,6 +8,10 @@ import { migrate } from '../../src/database/migrate';
  * Its name is unique to the run, so that concurrent runs on one machine cannot disturb each other.
  */
 export default async function globalSetup(): Promise<void> {
+  // Every temporary file of the run (journals, fake servers' certificates, bridges' own) goes
+  // under one folder that the teardown removes: os.tmpdir() reads TMPDIR, and bridges inherit it.
+  process.env.TEST_TMP_DIR = mkdtempSync(join(tmpdir(), 'lpwan-bridge-test-'));
+  process.env.TMPDIR = process.env.TEST_TMP_DIR;
   // Read now, not at import: the fault suite's setup sets it to its own Postgres first.
   const url = new URL(process.env.TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres');
   url.pathname = `/lpwan_bridge_test_${process.pid}`;
