@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate } from '../../src/database/migrate';
@@ -11,6 +11,8 @@ export default async function globalSetup(): Promise<void> {
   // Every temporary file of the run (journals, fake servers' certificates, bridges' own) goes
   // under one folder that the teardown removes: os.tmpdir() reads TMPDIR, and bridges inherit it.
   process.env.TEST_TMP_DIR = mkdtempSync(join(tmpdir(), 'lpwan-bridge-test-'));
+  // Traversable, as /tmp is: the image test runs its tree as an unprivileged user.
+  chmodSync(process.env.TEST_TMP_DIR, 0o755);
   process.env.TMPDIR = process.env.TEST_TMP_DIR;
   // Read now, not at import: the fault suite's setup sets it to its own Postgres first.
   const url = new URL(process.env.TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres');
