@@ -1,42 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
-import { uuid7 } from '../../src/common/uuid7';
-import { EventBatchWriter, EventRow } from '../../src/events/event-batch-writer';
-import { TestBridge } from '../support/bridge';
+import { EventBatchWriter } from '../../src/events/event-batch-writer';
 import { TEST_DATABASE_URL } from '../support/env';
+import { heliumDeviceTable } from '../support/events-table';
 
 describe('EventBatchWriter on the real events table', () => {
-  let bridge: TestBridge;
   const pool = new Pool({ connectionString: TEST_DATABASE_URL });
-  const connectionId = `writer-${randomBytes(3).toString('hex')}`;
-  let deviceId: string;
-
-  beforeAll(async () => {
-    bridge = await TestBridge.start();
-    await bridge.createConnection({ id: connectionId, network: 'helium' });
-    deviceId = uuid7();
-    await pool.query(`INSERT INTO devices (id, connection_id, external_id, origin, updated_at) VALUES ($1, $2, 'AB', 'discovered', now())`, [deviceId, connectionId]);
-  });
-
-  afterAll(async () => {
-    await pool.end();
-    await bridge.stop();
-  });
-
-  const row = (dedupKey: string, time = new Date()): EventRow => ({
-    id: uuid7(),
-    connection_id: connectionId,
-    device_id: deviceId,
-    network: 'helium',
-    type: 'uplink',
-    external_id: 'AB',
-    dedup_key: dedupKey,
-    time,
-    received_at: new Date(),
-    body: {},
-    raw: {},
-    window_ms: null,
-  });
+  const { connectionId, row } = heliumDeviceTable(pool, 'writer');
 
   it('stores the rows of a batch that one row Postgres refuses would have failed, and fails only that one', async () => {
     const writer = new EventBatchWriter(pool, 3600_000);

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
-import { uuid7 } from '../../src/common/uuid7';
-import { EventBatchWriter, EventRow } from '../../src/events/event-batch-writer';
+import { EventBatchWriter } from '../../src/events/event-batch-writer';
 import { EventCopy, EventCopyMerger } from '../../src/events/event-copy-merger';
 import { Gateway, Radio } from '../../src/events/normalized-event';
 import { radioWithGateways } from '../../src/events/radio';
 import heliumUplink from '../fixtures/helium-uplink.json';
 import { TestBridge } from '../support/bridge';
 import { TEST_DATABASE_URL } from '../support/env';
+import { heliumDeviceTable } from '../support/events-table';
 import { MqttCollector, sleep } from '../support/mqtt-collector';
 
 type Json = Record<string, any>;
@@ -29,42 +29,15 @@ const gateway = (id: string): Gateway => ({ id, name: null, rssi: -100, snr: 1, 
 const radioOf = (...ids: string[]): Radio => radioWithGateways({ frequencyHz: 868_100_000, dataRate: 'SF7BW125', spreadingFactor: 7, bandwidthHz: 125_000 }, ids.map(gateway));
 
 describe('EventCopyMerger on the real events table', () => {
-  let bridge: TestBridge;
   const pool = countingPool();
-  const connectionId = `merger-${randomBytes(3).toString('hex')}`;
-  let deviceId: string;
-
-  beforeAll(async () => {
-    bridge = await TestBridge.start();
-    await bridge.createConnection({ id: connectionId, network: 'helium' });
-    deviceId = uuid7();
-    await pool.query(`INSERT INTO devices (id, connection_id, external_id, origin, updated_at) VALUES ($1, $2, 'AB', 'discovered', now())`, [deviceId, connectionId]);
-  });
-
-  afterAll(async () => {
-    await pool.end();
-    await bridge.stop();
-  });
+  const { connectionId, row } = heliumDeviceTable(pool, 'merger');
 
   const time = new Date('2026-11-30T12:00:00.000Z');
   /** Stores the first of an identity, with one gateway. */
   const first = async (dedupKey: string): Promise<string> => {
-    const row: EventRow = {
-      id: uuid7(),
-      connection_id: connectionId,
-      device_id: deviceId,
-      network: 'helium',
-      type: 'uplink',
-      external_id: 'AB',
-      dedup_key: dedupKey,
-      time,
-      received_at: new Date(),
-      body: { radio: radioOf('first') },
-      raw: {},
-      window_ms: null,
-    };
-    expect(await new EventBatchWriter(pool, 3600_000).insert(row)).toBe(true);
-    return row.id;
+    const stored = row(dedupKey, time, { radio: radioOf('first') });
+    expect(await new EventBatchWriter(pool, 3600_000).insert(stored)).toBe(true);
+    return stored.id;
   };
   const copy = (dedupKey: string, gatewayId: string): EventCopy => ({ connectionId, dedupKey, time: time.toISOString(), radio: radioOf(gatewayId) });
   const storedGateways = async (id: string) => {
