@@ -8,9 +8,9 @@ import { DeviceStateRecorder } from '../devices/device-state-recorder.service';
 import { deviceStateOf } from '../devices/device-state';
 import { Event } from '../generated/prisma/client';
 import type { OpenConnection } from '../connections/connections.service';
-import { EventBatchWriter, EventRow, isForeignKeyViolation } from './event-batch-writer';
+import { EventBatchWriter, EventRow, InsertOutcome, isForeignKeyViolation } from './event-batch-writer';
 import { EventCopyMerger } from './event-copy-merger';
-import { IncomingEvent, NormalizedEvent } from './normalized-event';
+import { IncomingEvent, NormalizedEvent, Radio } from './normalized-event';
 import { EventBody, fromRawRow, normalized, RawEventRow } from './event-rows';
 
 export interface StoredEvent {
@@ -61,9 +61,9 @@ export class EventStore {
       // was a copy in the same batch but out of its window): then the event is inserted again.
       for (let attempt = 0; ; attempt++) {
         const row = toRow(id, connection, event, device, receivedAt);
-        let isNew: boolean;
+        let outcome: InsertOutcome;
         try {
-          isNew = await this.writer.insert(row);
+          outcome = await this.writer.insert(row);
         } catch (error) {
           if (!isForeignKeyViolation(error) || attempt > 0) throw error;
           // The cached device was deleted meanwhile: the event re-registers it.
@@ -71,14 +71,15 @@ export class EventStore {
           device = await this.devices.resolve(connection.id, event.device, context.downlinkUrl);
           continue;
         }
-        const first = isNew ? { id: row.id, radio: event.radio } : await this.copies.merge({ connectionId: connection.id, dedupKey: event.dedupKey, time: event.time, radio: event.radio });
+        const isNew = outcome.stored === 'new';
+        const first = outcome.stored === 'held' ? await this.copies.merge({ connectionId: connection.id, dedupKey: event.dedupKey, time: event.time, radio: event.radio }) : { id: outcome.stored === 'copy' ? outcome.id : row.id, radio: outcome.radio };
         if (first === null) {
           if (attempt < 3) continue;
           throw new Error(`identity ${event.dedupKey} of connection ${connection.id} could not be claimed nor merged into`);
         }
         // A merged copy counts its gateways in the device's last uplink too.
         this.deviceState.record(device.id, deviceStateOf({ ...event, radio: first.radio }, receivedAt));
-        stored.push({ id: first.id, deviceId: device.id, isNew, type: event.type, ...(isNew ? { event: fromRow(row) } : {}) });
+        stored.push({ id: first.id, deviceId: device.id, isNew, type: event.type, ...(isNew ? { event: fromRow(row, first.radio) } : {}) });
         break;
       }
     }
@@ -160,8 +161,9 @@ function toRow(id: string, connection: OpenConnection, event: IncomingEvent, dev
   };
 }
 
-function fromRow(row: EventRow): NormalizedEvent {
-  return normalized(row.id, row.type, row.network, row.connection_id, row.time, row.received_at, row.body as EventBody, row.raw);
+/** The event as stored: its radio has the gateways of the copies folded into it. */
+function fromRow(row: EventRow, radio: Radio | null): NormalizedEvent {
+  return normalized(row.id, row.type, row.network, row.connection_id, row.time, row.received_at, { ...(row.body as EventBody), radio }, row.raw);
 }
 
 export function toNormalizedEvent(row: Event): NormalizedEvent {

@@ -36,7 +36,7 @@ describe('EventCopyMerger on the real events table', () => {
   /** Stores the first of an identity, with one gateway. */
   const first = async (dedupKey: string): Promise<string> => {
     const stored = row(dedupKey, time, { radio: radioOf('first') });
-    expect(await new EventBatchWriter(pool, 3600_000).insert(stored)).toBe(true);
+    expect((await new EventBatchWriter(pool, 3600_000).insert(stored)).stored).toBe('new');
     return stored.id;
   };
   const copy = (dedupKey: string, gatewayId: string): EventCopy => ({ connectionId, dedupKey, time: time.toISOString(), radio: radioOf(gatewayId) });
