@@ -1,32 +1,7 @@
 import type { Pool } from 'pg';
 import { CoalescingBatcher, ItemFailure } from '../common/coalescing-batcher';
-import type { Radio } from './normalized-event';
-import { mergeRadio } from './radio';
-
-/** A row of the events table, named as its columns: the batch is sent as JSON records of it. */
-export interface EventRow {
-  id: string;
-  connection_id: string;
-  device_id: string;
-  network: string;
-  type: string;
-  external_id: string;
-  dedup_key: string;
-  time: Date;
-  received_at: Date;
-  /** The event's body; its `radio` gains the gateways of copies folded into it. */
-  body: { radio?: Radio | null };
-  raw: unknown;
-  /** Not a column: the identity's window (IncomingEvent.identityWindowMs), null for a named message. */
-  window_ms: number | null;
-}
-
-/**
- * What became of a row: stored as a new event (its radio with the gateways of its copies in the
- * same batch), merged into such a row of its batch, or held by an event stored before it, whose
- * gateways EventCopyMerger then extends.
- */
-export type InsertOutcome = { stored: 'new'; radio: Radio | null } | { stored: 'copy'; id: string; radio: Radio | null } | { stored: 'held' };
+import type { EventRow, InsertOutcome } from './event-rows';
+import { foldCopies, outcomeOf } from './batch-copy-fold';
 
 /**
  * Inserts the events of concurrent requests together, in one statement (one round trip, one
@@ -103,57 +78,6 @@ export class EventBatchWriter {
     });
     return new Set(result.rows.map((row) => row.id));
   }
-}
-
-/**
- * The rows of a batch with its copies folded into their first: a row whose identity is that of an
- * earlier row of the batch (the lowest id, as the insert picks) is a copy of it when the first's
- * window holds it, and only adds its gateways to the first's row. This is what a multi-buy looks
- * like under load (the copies of an uplink arrive together), and it costs no statement. Rows out of
- * their first's window go to the insert, which finds their identity held, as before.
- */
-interface FoldedBatch {
-  /** What the insert is given: the firsts, with their copies' gateways, and the unfolded rows. */
-  rows: EventRow[];
-  /** By position in the batch, the position in `rows` of the row it was sent as or folded into. */
-  sentAs: number[];
-  folded: boolean[];
-}
-
-function foldCopies(batch: EventRow[]): FoldedBatch {
-  const order = batch.map((_, n) => n).sort((a, b) => (batch[a].id < batch[b].id ? -1 : batch[a].id > batch[b].id ? 1 : a - b));
-  const firstOfKey = new Map<string, number>();
-  const rows: EventRow[] = [];
-  const sentAs: number[] = new Array<number>(batch.length);
-  const folded = batch.map(() => false);
-  for (const n of order) {
-    const row = batch[n];
-    const key = `${row.connection_id}\u0000${row.dedup_key}`;
-    const first = firstOfKey.get(key);
-    if (first !== undefined && isCopyOf(row, rows[first])) {
-      const into = rows[first];
-      rows[first] = { ...into, body: { ...into.body, radio: mergeRadio(into.body.radio ?? null, row.body.radio ?? null) } };
-      sentAs[n] = first;
-      folded[n] = true;
-      continue;
-    }
-    if (first === undefined) firstOfKey.set(key, rows.length);
-    sentAs[n] = rows.length;
-    rows.push(row);
-  }
-  return { rows, sentAs, folded };
-}
-
-/** The event_identities rule, for a row and the first of its batch: no window, or within it. */
-function isCopyOf(row: EventRow, first: EventRow): boolean {
-  return first.window_ms === null || Math.abs(row.time.getTime() - first.time.getTime()) <= first.window_ms;
-}
-
-function outcomeOf(batch: FoldedBatch, n: number, inserted: Set<string>): InsertOutcome {
-  const sent = batch.rows[batch.sentAs[n]];
-  if (!inserted.has(sent.id)) return { stored: 'held' };
-  const radio = sent.body.radio ?? null;
-  return batch.folded[n] ? { stored: 'copy', id: sent.id, radio } : { stored: 'new', radio };
 }
 
 /** SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation): the row, not the database. */

@@ -8,10 +8,10 @@ import { DeviceStateRecorder } from '../devices/device-state-recorder.service';
 import { deviceStateOf } from '../devices/device-state';
 import { Event } from '../generated/prisma/client';
 import type { OpenConnection } from '../connections/connections.service';
-import { EventBatchWriter, EventRow, InsertOutcome, isForeignKeyViolation } from './event-batch-writer';
+import { EventBatchWriter, isForeignKeyViolation } from './event-batch-writer';
 import { EventCopyMerger } from './event-copy-merger';
 import { IncomingEvent, NormalizedEvent, Radio } from './normalized-event';
-import { EventBody, fromRawRow, normalized, RawEventRow } from './event-rows';
+import { EventBody, EventRow, fromRawRow, InsertOutcome, normalized, RawEventRow } from './event-rows';
 
 export interface StoredEvent {
   id: string;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
 import { uuid7 } from '../../src/common/uuid7';
-import type { EventRow } from '../../src/events/event-batch-writer';
+import type { EventRow } from '../../src/events/event-rows';
 import { TestBridge } from './bridge';
 
 /**
