@@ -200,6 +200,9 @@ async function removeAdded(url, fill) {
     await client.query('DELETE FROM events WHERE time > $1 AND id > $2', [fill.filled_at, fill.max_id]);
     await client.query('DELETE FROM event_identities WHERE event_time > $1', [fill.filled_at]);
     await client.query('DELETE FROM devices WHERE created_at > $1', [fill.filled_at]);
+    // What the deletes left dead would otherwise weigh on the next run's inserts (the week's
+    // partition and its indexes), until autovacuum came by: a deployment does not delete its events.
+    await client.query('VACUUM (ANALYZE) events, event_identities, devices');
   } finally {
     await client.end();
   }

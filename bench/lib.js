@@ -90,9 +90,9 @@ async function db(url = DATABASE_URL) {
  * made while the week's partition was empty (sequential scans), which cost the bridge's
  * statements that join events (copy merges, the published mark) up to 50 ms each.
  */
-async function warmUp(load) {
+async function warmUp(load, url = DATABASE_URL) {
   await load();
-  const client = await db();
+  const client = await db(url);
   try {
     await client.query('ANALYZE');
   } finally {

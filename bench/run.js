@@ -101,6 +101,8 @@ async function atSizePhases(phaseRssMb) {
       const history = { ...fill, ...(await phase('history', () => lib.timeGets(`/api/devices/${devices[0].id}/events?limit=100`, 300, lib.URL_BASE, stack.processes[0]))) };
       // The same request for one event: what the machine's scheduling alone does to a p99 here.
       history.onePage = await lib.timeGets(`/api/devices/${devices[0].id}/events?limit=1`, 300, lib.URL_BASE, stack.processes[0]);
+      // The same warm-up as the empty database's phase: a new process, its caches and plans cold.
+      await lib.warmUp(() => lib.measureHelium(lib.bridgeTarget(stack.tokens), WARMUP_SECONDS), kept.url);
       console.log(`bridge: Helium at full speed at that size (${SECONDS} s)…`);
       const throughputAtSize = await phase('throughputAtSize', () => lib.measureHelium(lib.bridgeTarget(stack.tokens), SECONDS));
       return { history, throughputAtSize, processPeakRssMb: stack.processes.map((p) => round(p.peakRssMb)) };
