@@ -36,14 +36,14 @@ console.log(JSON.stringify(report));
 
 /**
  * What no running program reads: source maps, type declarations, docs, and the Prisma query
- * compilers of the databases other than Postgres (the generated client loads the Postgres one).
+ * compilers other than the Postgres one built for size (the one the generated client loads).
  */
 function prune(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) prune(path);
     else if (/\.(map|d\.ts|d\.mts|d\.cts|md|markdown)$/i.test(entry.name)) rmSync(path);
-    else if (dir.endsWith(join('@prisma', 'client', 'runtime')) && /^query_compiler_(small_bg\.|fast_bg\.(?!postgresql\.))/.test(entry.name)) rmSync(path);
+    else if (dir.endsWith(join('@prisma', 'client', 'runtime')) && /^query_compiler_(fast_bg\.|small_bg\.(?!postgresql\.))/.test(entry.name)) rmSync(path);
   }
 }
 
