@@ -10,6 +10,7 @@
  */
 const { spawn, execFileSync } = require('node:child_process');
 const { readFileSync } = require('node:fs');
+const http = require('node:http');
 const { join } = require('node:path');
 const autocannon = require('autocannon');
 const mqtt = require('mqtt');
@@ -414,19 +415,40 @@ function cpuMs(pid) {
 }
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
+/** A GET on `agent`'s connection; the body is read and dropped, its bytes counted. */
+function get(url, agent) {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent, headers: { authorization: `Bearer ${API_KEY}` } }, (response) => {
+        let bytes = 0;
+        response.on('data', (chunk) => (bytes += chunk.length));
+        response.on('end', () => resolve({ status: response.statusCode, bytes }));
+        response.on('error', reject);
+      })
+      .on('error', reject);
+  });
+}
+
 /**
- * Times `count` sequential GETs of `path`; p50/p99 in ms, and with `server` (the process that
- * answers) its CPU ms per GET, steadier than latency on a shared machine.
+ * Times `count` sequential GETs of `path` on one keep-alive connection; p50/p99 in ms, and with
+ * `server` (the process that answers) its CPU ms per GET, steadier than latency on a shared machine.
+ * node:http, not fetch: fetch's `arrayBuffer()` of a 200 KB history page made this process run a
+ * mark-compact every ~16 GETs (3–11 ms each, its GC threads on the cores the bridge and Postgres
+ * need), and those were inside 10 of the 12 slowest GETs of a run: the p99 timed the client.
  */
 async function timeGets(path, count, base = URL_BASE, server = null) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const times = [];
   const cpuBefore = server ? cpuMs(server.pid) : 0;
-  for (let i = 0; i < count; i++) {
-    const t = performance.now();
-    const response = await fetch(base + path, { headers: { authorization: `Bearer ${API_KEY}` } });
-    await response.arrayBuffer();
-    if (!response.ok) throw new Error(`GET ${path}: ${response.status}`);
-    times.push(performance.now() - t);
+  try {
+    for (let i = 0; i < count; i++) {
+      const t = performance.now();
+      const { status } = await get(base + path, agent);
+      if (status !== 200) throw new Error(`GET ${path}: ${status}`);
+      times.push(performance.now() - t);
+    }
+  } finally {
+    agent.destroy();
   }
   const serverCpuMsPerGet = server ? (cpuMs(server.pid) - cpuBefore) / count : null;
   times.sort((a, b) => a - b);
