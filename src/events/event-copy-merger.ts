@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { CoalescingBatcher, ItemFailure } from '../common/coalescing-batcher';
 import { isRowError } from './event-batch-writer';
@@ -46,6 +47,7 @@ const DEADLOCK_DETECTED = '40P01';
  * event another process changed meanwhile is read and merged again.
  */
 export class EventCopyMerger {
+  private readonly logger = new Logger(EventCopyMerger.name);
   private readonly batcher = new CoalescingBatcher<EventCopy, MergedCopy | null>((copies) => this.mergeBatch(copies));
 
   constructor(private readonly pool: Pool) {}
@@ -67,16 +69,23 @@ export class EventCopyMerger {
     }
   }
 
-  private async mergeAll(copies: EventCopy[]): Promise<Array<MergedCopy | null | ItemFailure>> {
-    const results: Array<MergedCopy | null | ItemFailure> = copies.map(() => null);
+  private async mergeAll(copies: EventCopy[]): Promise<Array<MergedCopy | null>> {
+    const results: Array<MergedCopy | null> = copies.map(() => null);
     let left = copies.map((_, n) => n);
+    const lastRead = new Map<number, HolderRow>();
     for (let round = 0; left.length; round++) {
       if (round === MAX_ROUNDS) {
-        // Only those copies fail (their requests are answered 5xx); the others of the batch are merged.
-        for (const n of left) results[n] = new ItemFailure(new Error(`copy of ${copies[n].dedupKey} could not be merged: its event kept changing`));
+        // Their event is stored: what is lost is these copies' extra gateways, not a message, so
+        // the request is still answered (a 5xx would not bring them back: networks do not retry).
+        for (const n of left) {
+          const holder = lastRead.get(n)!;
+          this.logger.warn(`copy of ${copies[n].dedupKey}: its gateways were not added to event ${holder.event_id}, which other writers kept changing`);
+          results[n] = { id: holder.event_id, radio: holder.radio };
+        }
         break;
       }
       const holders = await this.readHolders(left.map((n) => ({ n, copy: copies[n] })));
+      for (const holder of holders) lastRead.set(holder.n, holder);
       // The copies of one event are folded together, in arrival order: one write per event.
       const byEvent = new Map<string, { holder: HolderRow; radio: Radio | null; copies: number[] }>();
       for (const holder of holders) {
