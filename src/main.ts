@@ -1,13 +1,14 @@
 import 'reflect-metadata';
 import { existsSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
 import { createApp } from './app';
+import { useLiftoffOnly } from './common/wasm-tiers';
 import { parseSettings } from './config/settings';
 
 async function main(): Promise<void> {
   // Prisma 7's query compiler is WebAssembly, compiled on the first query: V8's optimizing tier
-  // for it holds ~50 MB of memory, and the hot path does not go through Prisma.
-  setFlagsFromString('--liftoff-only');
+  // for it holds ~50 MB of memory, and the hot path does not go through Prisma (the codec
+  // sandbox, which is, keeps it: see wasm-tiers.ts).
+  useLiftoffOnly();
   if (existsSync('.env')) process.loadEnvFile('.env');
   let port: number;
   try {

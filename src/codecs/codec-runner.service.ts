@@ -1,6 +1,8 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { compileWithBothTiers } from '../common/wasm-tiers';
 import { Decoding, Encoding, undecoded } from './codec-results';
 import { CALL_TIMEOUT_MS, rememberScript, SandboxCall, SandboxMessage, SandboxReply, SandboxRequest, SandboxThreadData, sinceClockBase } from './sandbox-protocol';
 
@@ -230,7 +232,7 @@ export class CodecRunner implements OnModuleDestroy {
   private start(): SandboxThread {
     const running = new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT);
     const clockBase = Date.now();
-    const worker = this.spawn({ running, clockBase });
+    const worker = this.spawn({ running, clockBase, quickjs: quickjsModule() });
     const thread: SandboxThread = { worker, running: new Int32Array(running), clockBase, spawnedAt: Date.now(), readyAt: 0, scripts: new Map() };
     worker.unref();
     let failure = 'the thread ended';
@@ -263,6 +265,15 @@ export class CodecRunner implements OnModuleDestroy {
     this.thread = undefined;
     void thread?.worker.terminate();
   }
+}
+
+let compiledQuickjs: WebAssembly.Module | undefined;
+
+/** QuickJS's WebAssembly (the variant quickjs-emscripten loads by default), compiled on first use, for every thread. */
+function quickjsModule(): WebAssembly.Module {
+  const wasm = require.resolve('@jitl/quickjs-wasmfile-release-sync/wasm', { paths: [dirname(require.resolve('quickjs-emscripten'))] });
+  compiledQuickjs ??= compileWithBothTiers(readFileSync(wasm));
+  return compiledQuickjs;
 }
 
 function spawnSandbox(workerData: SandboxThreadData): Worker {

@@ -31,7 +31,7 @@ export const SCRIPT_SUFFIX = `
 export const PRELUDE = `(function () {
   'use strict';
   var G = globalThis;
-  var parse = JSON.parse, stringify = JSON.stringify, parseInt = G.parseInt, String = G.String, TypeError = G.TypeError;
+  var parse = JSON.parse, stringify = JSON.stringify, String = G.String, TypeError = G.TypeError;
   var ownKeys = Reflect.ownKeys, apply = Reflect.apply, deleteProperty = Reflect.deleteProperty;
   var getPrototypeOf = Object.getPrototypeOf, getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
   var defineProperty = Object.defineProperty, freeze = Object.freeze, isExtensible = Object.isExtensible, imul = Math.imul;
@@ -94,9 +94,12 @@ export const PRELUDE = `(function () {
     for (var i = 0; i < keys.length; i++) if (!baseline.has(keys[i]) && !deleteProperty(G, keys[i])) return false;
     return true;
   }
+  // The value of each hex digit by its character code (the host checked the payload is hex): no substring per byte.
+  var DIGITS = [];
+  for (var d = 0; d < 16; d++) DIGITS[(d < 10 ? 48 : 87) + d] = DIGITS[(d < 10 ? 48 : 55) + d] = d;
   function bytesOf(hex) {
     var bytes = new Array(hex.length >> 1);
-    for (var i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.substr(2 * i, 2), 16);
+    for (var i = 0; i < bytes.length; i++) bytes[i] = (DIGITS[hex.charCodeAt(2 * i)] << 4) | DIGITS[hex.charCodeAt(2 * i + 1)];
     return bytes;
   }
   function plainJson(key, value) {
@@ -129,7 +132,8 @@ export const PRELUDE = `(function () {
         } else {
           var f = functions[name === 'decodeUplink' ? 0 : 1];
           if (typeof f !== 'function') throw new TypeError(name + ' is not defined');
-          var input = name === 'decodeUplink' ? { bytes: bytesOf(hex), fPort: fPort, recvTime: new StillDate(recvTime) } : parse(json);
+          // A RealDate made here has StillDate's prototype, as \`new StillDate(t)\` would give, without its indirection.
+          var input = name === 'decodeUplink' ? { bytes: bytesOf(hex), fPort: fPort, recvTime: new RealDate(recvTime) } : parse(json);
           var result = f(input);
           if (typeof result !== 'object' || result === null) throw new TypeError(name + ' must return an object, not ' + (result === null ? 'null' : typeof result));
           text = stringify(result, plainJson);

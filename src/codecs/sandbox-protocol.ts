@@ -32,10 +32,15 @@ export interface SandboxReply {
 }
 export type SandboxMessage = { ready: true } | { replies: SandboxReply[] };
 
-/** Given to the thread: `running[0]` is the id of the call it is making (0: none), `running[1]` when it began (ms from `clockBase`, int32). */
+/**
+ * Given to the thread: `running[0]` is the id of the call it is making (0: none), `running[1]`
+ * when it began (ms from `clockBase`, int32); `quickjs`, QuickJS's WebAssembly, compiled once per
+ * process by the runner (see wasm-tiers.ts).
+ */
 export interface SandboxThreadData {
   running: SharedArrayBuffer;
   clockBase: number;
+  quickjs: WebAssembly.Module;
 }
 
 export function sinceClockBase(clockBase: number): number {

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { newQuickJSWASMModule } from 'quickjs-emscripten';
+import { newQuickJSWASMModuleFromVariant, newVariant, RELEASE_SYNC } from 'quickjs-emscripten';
 import { readDecoding, readEncoding, undecoded } from './codec-results';
 import { CodecCompileError, CodecSandbox, SandboxResult } from './sandbox';
 import { MAX_WAIT_MS, rememberScript, SandboxMessage, SandboxOutcome, SandboxReply, SandboxRequest, sinceClockBase, SandboxThreadData } from './sandbox-protocol';
@@ -11,7 +11,7 @@ import { MAX_WAIT_MS, rememberScript, SandboxMessage, SandboxOutcome, SandboxRep
  * than hand them over. A failure of QuickJS itself (not of a script) ends the thread; the
  * runner starts another.
  */
-const { running: runningBuffer, clockBase } = workerData as SandboxThreadData;
+const { running: runningBuffer, clockBase, quickjs: wasmModule } = workerData as SandboxThreadData;
 const running = new Int32Array(runningBuffer);
 /** Replies are sent at least this often during a long batch, so that early calls are not held by later ones. */
 const FLUSH_MS = 2;
@@ -19,7 +19,7 @@ const HEX = /^(?:[0-9a-f]{2})*$/i;
 
 const scripts = new Map<string, string>();
 let loadedAt = 0;
-const sandbox = newQuickJSWASMModule().then((quickjs) => {
+const sandbox = newQuickJSWASMModuleFromVariant(newVariant(RELEASE_SYNC, { wasmModule })).then((quickjs) => {
   const codecs = new CodecSandbox(quickjs);
   loadedAt = Date.now();
   // Loading WebAssembly is slow on a busy machine: the runner's bounds start from here.
