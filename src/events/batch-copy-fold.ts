@@ -48,6 +48,5 @@ function isCopyOf(row: EventRow, first: EventRow): boolean {
 export function outcomeOf(batch: FoldedBatch, n: number, inserted: Set<string>): InsertOutcome {
   const sent = batch.rows[batch.sentAs[n]];
   if (!inserted.has(sent.id)) return { stored: 'held' };
-  const radio = sent.body.radio ?? null;
-  return batch.folded[n] ? { stored: 'copy', id: sent.id, radio } : { stored: 'new', radio };
+  return { stored: batch.folded[n] ? 'copy' : 'new', id: sent.id, radio: sent.body.radio ?? null };
 }

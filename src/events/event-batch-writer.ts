@@ -35,7 +35,7 @@ export class EventBatchWriter {
       for (const row of rows) {
         results.push(
           await this.insertMany([row]).then(
-            (inserted): InsertOutcome => (inserted.has(row.id) ? { stored: 'new', radio: row.body.radio ?? null } : { stored: 'held' }),
+            (inserted): InsertOutcome => (inserted.has(row.id) ? { stored: 'new', id: row.id, radio: row.body.radio ?? null } : { stored: 'held' }),
             (failure: unknown) => new ItemFailure(failure),
           ),
         );

@@ -26,7 +26,7 @@ export interface EventRow {
  * same batch), merged into such a row of its batch, or held by an event stored before it, whose
  * gateways EventCopyMerger then extends.
  */
-export type InsertOutcome = { stored: 'new'; radio: Radio | null } | { stored: 'copy'; id: string; radio: Radio | null } | { stored: 'held' };
+export type InsertOutcome = { stored: 'new' | 'copy'; id: string; radio: Radio | null } | { stored: 'held' };
 
 /** Columns of an event, as plain pg returns them. */
 export interface RawEventRow {

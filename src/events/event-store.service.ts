@@ -72,7 +72,7 @@ export class EventStore {
           continue;
         }
         const isNew = outcome.stored === 'new';
-        const first = outcome.stored === 'held' ? await this.copies.merge({ connectionId: connection.id, dedupKey: event.dedupKey, time: event.time, radio: event.radio }) : { id: outcome.stored === 'copy' ? outcome.id : row.id, radio: outcome.radio };
+        const first = outcome.stored === 'held' ? await this.copies.merge({ connectionId: connection.id, dedupKey: event.dedupKey, time: event.time, radio: event.radio }) : outcome;
         if (first === null) {
           if (attempt < 3) continue;
           throw new Error(`identity ${event.dedupKey} of connection ${connection.id} could not be claimed nor merged into`);
