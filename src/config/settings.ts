@@ -3,15 +3,33 @@ import { z } from 'zod';
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 /** 32 bytes, given as 64 hex characters or as base64. */
-const secretsKey = z
+function readSecretsKey(value: string): Buffer | null {
+  const key = /^[0-9a-fA-F]{64}$/.test(value) ? Buffer.from(value, 'hex') : Buffer.from(value, 'base64');
+  return key.length === 32 ? key : null;
+}
+
+const secretsKey = z.string().transform((value, ctx) => {
+  const key = readSecretsKey(value);
+  if (!key) {
+    ctx.addIssue({ code: 'custom', message: 'must be 32 bytes, as 64 hex characters or base64' });
+    return z.NEVER;
+  }
+  return key;
+});
+
+/** Earlier SECRETS_KEYs, comma-separated: what they sealed is still opened, and sealed again with SECRETS_KEY. */
+const previousSecretsKeys = z
   .string()
+  .default('')
   .transform((value, ctx) => {
-    const key = /^[0-9a-fA-F]{64}$/.test(value) ? Buffer.from(value, 'hex') : Buffer.from(value, 'base64');
-    if (key.length !== 32) {
-      ctx.addIssue({ code: 'custom', message: 'must be 32 bytes, as 64 hex characters or base64' });
+    const keys = value.split(',').map((part) => part.trim()).filter(Boolean);
+    const read = keys.map(readSecretsKey);
+    const bad = read.findIndex((key) => !key);
+    if (bad >= 0) {
+      ctx.addIssue({ code: 'custom', message: `key ${bad + 1} must be 32 bytes, as 64 hex characters or base64` });
       return z.NEVER;
     }
-    return key;
+    return read as Buffer[];
   });
 
 const settingsSchema = z
@@ -35,6 +53,7 @@ const settingsSchema = z
       .default('')
       .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean)),
     SECRETS_KEY: secretsKey.optional(),
+    SECRETS_KEY_PREVIOUS: previousSecretsKeys,
     BRIDGE_ROLE: z.enum(['api', 'worker', 'all']).default('all'),
     PUBLIC_URL: z.url().optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
