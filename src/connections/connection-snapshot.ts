@@ -18,6 +18,7 @@ export interface ConnectionRecord {
  */
 export class ConnectionSnapshot {
   private records?: Map<string, ConnectionRecord>;
+  private loading?: Promise<Map<string, ConnectionRecord>>;
   private writing: Promise<void> = Promise.resolve();
 
   constructor(private readonly path: string) {}
@@ -60,17 +61,20 @@ export class ConnectionSnapshot {
     await this.writing;
   }
 
-  private async load(): Promise<Map<string, ConnectionRecord>> {
-    if (!this.records) {
-      const text = await readFile(this.path, 'utf8').catch(() => '[]');
-      let list: ConnectionRecord[] = [];
-      try {
-        list = JSON.parse(text) as ConnectionRecord[];
-      } catch {
-        // A damaged copy is no copy: Postgres fills it again.
-      }
-      this.records = new Map(Array.isArray(list) ? list.map((record) => [record.id, record]) : []);
-    }
-    return this.records;
+  /** One read of the file, shared: two first calls each reading it would let the later read drop what the earlier caller recorded. */
+  private load(): Promise<Map<string, ConnectionRecord>> {
+    this.loading ??= readFile(this.path, 'utf8')
+      .catch(() => '[]')
+      .then((text) => {
+        let list: ConnectionRecord[] = [];
+        try {
+          list = JSON.parse(text) as ConnectionRecord[];
+        } catch {
+          // A damaged copy is no copy: Postgres fills it again.
+        }
+        this.records = new Map(Array.isArray(list) ? list.map((record) => [record.id, record]) : []);
+        return this.records;
+      });
+    return this.loading.then(() => this.records!);
   }
 }

@@ -1,0 +1,22 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConnectionSnapshot } from '../../src/connections/connection-snapshot';
+
+const record = (id: string) => ({ id, network: 'helium', name: id, settings: {}, secrets: null, ingestTokenHash: 'hash' });
+
+describe('connection snapshot (the copy on disk an api journals by when Postgres is down)', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'lpwan-snapshot-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('keeps a connection recorded while the file is first read, for a lookup made meanwhile', async () => {
+    const snapshot = ConnectionSnapshot.in(dir);
+    // As a fresh api: a connection created, then its first request, before the file was read once.
+    const remembered = snapshot.remember('created', record('created'));
+    const found = snapshot.get('created');
+    await remembered;
+    expect(await found).toEqual(record('created'));
+    expect(await ConnectionSnapshot.in(dir).get('created')).toEqual(record('created'));
+  });
+});
