@@ -63,9 +63,12 @@ function startAll(services: PrivateServices): void {
   } catch {
     // no mosquitto user: it stays root
   }
+  // No cap on the queue of a subscriber that is behind (Mosquitto's default drops QoS 1 messages
+  // beyond 1000): the suite's own subscriber lags during a replay burst, and what the suite
+  // checks is what the bridge hands to the broker.
   writeFileSync(
     services.mosquitto.conf,
-    [`listener ${services.mosquitto.port} 127.0.0.1`, 'allow_anonymous true', 'persistence true', `persistence_location ${mqttData}/`, `pid_file ${services.mosquitto.pidFile}`, 'log_dest none', ''].join('\n'),
+    [`listener ${services.mosquitto.port} 127.0.0.1`, 'allow_anonymous true', 'persistence true', `persistence_location ${mqttData}/`, 'max_queued_messages 0', `pid_file ${services.mosquitto.pidFile}`, 'log_dest none', ''].join('\n'),
   );
   startMosquitto(services);
 }
