@@ -18,7 +18,7 @@ export interface ConnectionRecord {
  */
 export class ConnectionSnapshot {
   private records?: Map<string, ConnectionRecord>;
-  private loading?: Promise<Map<string, ConnectionRecord>>;
+  private loading?: Promise<void>;
   private writing: Promise<void> = Promise.resolve();
 
   constructor(private readonly path: string) {}
@@ -62,19 +62,25 @@ export class ConnectionSnapshot {
   }
 
   /** One read of the file, shared: two first calls each reading it would let the later read drop what the earlier caller recorded. */
-  private load(): Promise<Map<string, ConnectionRecord>> {
+  private async load(): Promise<Map<string, ConnectionRecord>> {
     this.loading ??= readFile(this.path, 'utf8')
       .catch(() => '[]')
       .then((text) => {
-        let list: ConnectionRecord[] = [];
-        try {
-          list = JSON.parse(text) as ConnectionRecord[];
-        } catch {
-          // A damaged copy is no copy: Postgres fills it again.
-        }
-        this.records = new Map(Array.isArray(list) ? list.map((record) => [record.id, record]) : []);
-        return this.records;
+        this.records = new Map(parseRecords(text).map((record) => [record.id, record]));
       });
-    return this.loading.then(() => this.records!);
+    await this.loading;
+    // replaceAll may have put another map in its place since.
+    return this.records!;
   }
+}
+
+/** A damaged copy is no copy (Postgres fills it again): what cannot be read is left out, never thrown. */
+function parseRecords(text: string): ConnectionRecord[] {
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  return Array.isArray(list) ? list.filter((record): record is ConnectionRecord => typeof (record as ConnectionRecord | null)?.id === 'string') : [];
 }

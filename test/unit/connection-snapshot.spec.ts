@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectionSnapshot } from '../../src/connections/connection-snapshot';
@@ -18,5 +18,15 @@ describe('connection snapshot (the copy on disk an api journals by when Postgres
     await remembered;
     expect(await found).toEqual(record('created'));
     expect(await ConnectionSnapshot.in(dir).get('created')).toEqual(record('created'));
+  });
+
+  it('reads a damaged copy as what it can of it, and records over it', async () => {
+    writeFileSync(join(dir, 'connections.json'), JSON.stringify([null, 5, { name: 'no id' }, record('kept')]));
+    const snapshot = ConnectionSnapshot.in(dir);
+    expect(await snapshot.get('kept')).toEqual(record('kept'));
+    await snapshot.remember('created', record('created'));
+    expect(await ConnectionSnapshot.in(dir).get('created')).toEqual(record('created'));
+    writeFileSync(join(dir, 'connections.json'), '[{"id": "trunc');
+    expect(await ConnectionSnapshot.in(dir).get('kept')).toBeUndefined();
   });
 });
