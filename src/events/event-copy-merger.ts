@@ -116,11 +116,17 @@ export class EventCopyMerger {
     const { rows } = await this.pool.query<HolderRow>({
       name: 'read-copy-holders',
       // event_time lets Postgres go straight to the event's partition when events are partitioned by time.
+      // The lateral LIMIT 1 keeps each identity a lookup by its key: as a join, Postgres took the
+      // batch for 100 rows (its guess for any recordset) and scanned every identity (4 ms at 15,000).
       text: `SELECT c.n, i.event_id, i.event_time, e.id IS NOT NULL AS found, e.body->'radio' AS radio,
                     md5(coalesce((e.body->'radio')::text, 'null')) AS version
              FROM jsonb_to_recordset($1::jsonb) AS c(n integer, connection_id text, dedup_key text, time timestamptz)
-             JOIN event_identities i ON i.connection_id = c.connection_id AND i.identity_key = c.dedup_key AND i.expires_at > now()
-               AND (i.window_ms IS NULL OR abs(extract(epoch FROM c.time - i.event_time) * 1000) <= i.window_ms)
+             CROSS JOIN LATERAL (
+               SELECT event_id, event_time FROM event_identities
+               WHERE connection_id = c.connection_id AND identity_key = c.dedup_key AND expires_at > now()
+                 AND (window_ms IS NULL OR abs(extract(epoch FROM c.time - event_time) * 1000) <= window_ms)
+               LIMIT 1
+             ) i
              LEFT JOIN events e ON e.id = i.event_id AND e.time = i.event_time
              ORDER BY c.n`,
       values: [JSON.stringify(copies.map(({ n, copy }) => ({ n, connection_id: copy.connectionId, dedup_key: copy.dedupKey, time: copy.time })))],
