@@ -61,13 +61,13 @@ function build() {
   execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
 }
 
-/** A fresh, migrated bench database. */
-async function resetDatabase() {
+/** A fresh bench database, migrated by the build in `root` (another checkout: bench/compare.js). */
+async function resetDatabase(root = ROOT) {
   const admin = new Client({ connectionString: ADMIN_URL });
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${DATABASE_NAME} WITH (FORCE)`);
   await admin.end();
-  execFileSync(process.execPath, [join(ROOT, 'dist/database/migrate.js')], { env: { ...process.env, DATABASE_URL }, stdio: 'ignore' });
+  execFileSync(process.execPath, [join(root, 'dist/database/migrate.js')], { cwd: root, env: { ...process.env, DATABASE_URL }, stdio: 'ignore' });
 }
 
 /** Drops the bench database; the runner calls it at the end. */
@@ -117,8 +117,8 @@ function sampleRss(child) {
 }
 
 /** Spawns a node script with its RSS sampled; `stop()` ends it and waits for the exit. */
-function spawnSampled(args, env) {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+function spawnSampled(args, env, cwd = ROOT) {
+  const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.stop = async () => {
     clearInterval(child.sampler);
@@ -133,11 +133,12 @@ const START_FLAGS = require('../package.json').scripts.start.split(' ').filter((
 
 /**
  * One bridge process of `role` ('all', 'api', 'worker'); a worker listens on PORT + 1.
- * `nodeArgs` go before the script, after npm start's flags (e.g. ['--cpu-prof']).
+ * `nodeArgs` go before the script, after npm start's flags (e.g. ['--cpu-prof']); `root` is the
+ * checkout whose build runs.
  */
-function startBridge(role = 'all', env = {}, nodeArgs = []) {
+function startBridge(role = 'all', env = {}, nodeArgs = [], root = ROOT) {
   const port = role === 'worker' ? PORT + 1 : PORT;
-  const child = spawnSampled([...START_FLAGS, ...nodeArgs, join(ROOT, 'dist/main.js')], { ...bridgeEnv(), ...env, BRIDGE_ROLE: role, PORT: String(port) });
+  const child = spawnSampled([...START_FLAGS, ...nodeArgs, join(root, 'dist/main.js')], { ...bridgeEnv(), ...env, BRIDGE_ROLE: role, PORT: String(port) }, root);
   child.role = role;
   child.url = `http://127.0.0.1:${port}`;
   return child;
@@ -613,6 +614,7 @@ module.exports = {
   subscribe,
   drain,
   cannon,
+  cpuMs,
   timeGets,
   rawInsertCeiling,
   bridgeTarget,
