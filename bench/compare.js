@@ -14,12 +14,12 @@
 const { resolve } = require('node:path');
 const lib = require('./lib');
 
+const { median } = lib;
+
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const BURST_SECONDS = Number(process.env.BENCH_BURST_SECONDS ?? 8);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
 const builds = process.argv.slice(2).map((dir) => resolve(dir));
-
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /** A warm-up, then one measured burst: accepted/s and the process's CPU per accepted uplink. */
 async function burst(child, target) {
@@ -40,13 +40,11 @@ async function measure(build) {
       await bare.stop();
     }
   }
-  await lib.resetDatabase(build);
-  const bridge = lib.startBridge('all', {}, [], build);
+  const stack = await lib.startStack({ root: build });
   try {
-    await lib.waitReady(bridge.url);
-    return await burst(bridge, lib.bridgeTarget(await lib.createConnections()));
+    return await burst(stack.processes[0], lib.bridgeTarget(stack.tokens));
   } finally {
-    await bridge.stop();
+    await stack.stop();
   }
 }
 

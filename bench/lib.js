@@ -55,6 +55,8 @@ function bridgeEnv() {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** `sorted` ascending; null when empty. */
 const percentile = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : null);
+/** The middle value (the upper one of an even count). */
+const median = (values) => percentile([...values].sort((a, b) => a - b), 50);
 const round = (n, digits = 1) => (n === null || n === undefined || Number.isNaN(n) ? null : Number(n.toFixed(digits)));
 
 function build() {
@@ -181,12 +183,14 @@ async function createConnections(base = URL_BASE) {
 
 /**
  * A fresh database and a ready bridge (one `all` process, or api + worker with `split`), with the
- * bench connections; with `kept` (openKeptDatabase), the bridge runs on that database instead. `stop()` ends the processes; `peakRssMb()` is the highest of them.
+ * bench connections; with `kept` (openKeptDatabase), the bridge runs on that database instead;
+ * `root` is the checkout whose build runs (bench/compare.js). `stop()` ends the processes;
+ * `peakRssMb()` is the highest of them.
  */
-async function startStack({ split = false, env = {}, nodeArgs = [], kept = null } = {}) {
+async function startStack({ split = false, env = {}, nodeArgs = [], kept = null, root = ROOT } = {}) {
   if (kept) env = { ...env, DATABASE_URL: kept.url };
-  else await resetDatabase();
-  const processes = split ? [startBridge('api', env, nodeArgs), startBridge('worker', env, nodeArgs)] : [startBridge('all', env, nodeArgs)];
+  else await resetDatabase(root);
+  const processes = (split ? ['api', 'worker'] : ['all']).map((role) => startBridge(role, env, nodeArgs, root));
   try {
     for (const child of processes) await waitReady(child.url);
     const tokens = kept ? kept.tokens : await createConnections();
@@ -591,6 +595,7 @@ module.exports = {
   bridgeEnv,
   sleep,
   percentile,
+  median,
   round,
   build,
   resetDatabase,

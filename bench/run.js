@@ -22,7 +22,7 @@ const { join } = require('node:path');
 const os = require('node:os');
 const lib = require('./lib');
 
-const { round } = lib;
+const { median, round } = lib;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 12);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const ROWS = Number(process.env.BENCH_ROWS ?? 10_000_000);
@@ -46,14 +46,12 @@ function phaseSampler(stack, phaseRssMb) {
   };
 }
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-
 /** One pipeline's full-speed bursts as one result: the median rate, every burst's losses. */
 function combined(bursts) {
   const rates = bursts.map((burst) => burst.acceptedPerSecond);
   const middle = bursts[rates.indexOf(median(rates))];
   const sum = (key) => bursts.reduce((n, burst) => n + burst[key], 0);
-  return { ...middle, undelivered: sum('undelivered'), errors: sum('errors'), accepted: sum('accepted'), burstsPerSecond: rates.map((rate) => round(rate, 0)) };
+  return { ...middle, undelivered: sum('undelivered'), errors: sum('errors'), burstsPerSecond: rates.map((rate) => round(rate, 0)) };
 }
 
 /**
