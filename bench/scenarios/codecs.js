@@ -102,7 +102,8 @@ async function throughput(lib) {
       cpuPerUplink[withCodec].push((processCpuMicros(pid) - cpuBefore) / accepted);
       idle[withCodec].push((100 * (machineAfter.idle - machineBefore.idle)) / (machineAfter.total - machineBefore.total));
       if (withCodec && decodedShare === null) {
-        // The newest uplinks, all from this burst.
+        // The newest uplinks, all from this burst; decoded once published, which trails the burst by a moment.
+        await new Promise((resolve) => setTimeout(resolve, 2000));
         const page = await lib.api('GET', `/api/events?type=uplink&limit=${Math.min(300, Math.floor(accepted / 2))}`);
         const decoded = page.data.filter((event) => event.uplink.decoded?.measuredAt && !event.uplink.decodeErrors.length).length;
         decodedShare = lib.round((100 * decoded) / Math.max(page.data.length, 1), 1);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableText, unstorableText } from '../common/storable-text';
 
 /** What decodeUplink answers (TS013): data, with optional warnings and errors. */
 const decodeResultSchema = z.looseObject({
@@ -37,6 +38,8 @@ export function readDecoding(value: unknown): Decoding {
   const decodeErrors = messages(result.data.errors);
   const decodeWarnings = messages(result.data.warnings);
   if (!decodeErrors.length && result.data.data === undefined) decodeErrors.push('decodeUplink returned no data');
+  const unstorable = decodeErrors.length ? null : unstorableText(result.data.data);
+  if (unstorable) return undecoded(`decodeUplink returned data that cannot be stored: ${unstorable}`);
   return { decoded: decodeErrors.length ? null : result.data.data, decodeErrors, decodeWarnings };
 }
 
@@ -54,6 +57,6 @@ export function readEncoding(value: unknown): Encoding {
 function messages(list: unknown[] | undefined): string[] {
   return (list ?? []).slice(0, MAX_MESSAGES).map((message) => {
     const text = typeof message === 'string' ? message : JSON.stringify(message);
-    return text.length > 500 ? `${text.slice(0, 500)}…` : text;
+    return storableText(text.length > 500 ? `${text.slice(0, 500)}…` : text);
   });
 }

@@ -13,10 +13,11 @@ import { CALL_TIMEOUT_MS, rememberScript, SandboxCall, SandboxMessage, SandboxRe
  */
 const WATCHDOG_MS = 500;
 /**
- * Calls waiting beyond this are not made (an error entry instead): under a flood, uplinks are
- * stored undecoded rather than held until the networks give up on them.
+ * Calls handed to the thread at a time. The others wait here, and their bounds start once they
+ * are handed over: a flood of uplinks (a journal replayed after an outage) is decoded at the
+ * thread's pace, not refused. What waits is bounded by the fan-out's own batches in flight.
  */
-const MAX_WAITING = 1000;
+const MAX_SENT = 256;
 /** A thread that has not loaded QuickJS by then is ended; calls wait for it at most this long. */
 export const START_TIMEOUT_MS = 5000;
 /** After a thread failed to start, calls are answered at once with the reason for this long. */
@@ -109,7 +110,6 @@ export class CodecRunner implements OnModuleDestroy {
     const now = Date.now();
     const until = key === undefined ? undefined : this.suspended.get(key);
     if (until && until > now) return `codec suspended for ${SUSPENSION_MS / 1000} s: a call of it ran past every limit and had to be killed`;
-    if (this.sent.size + this.outbox.length >= MAX_WAITING) return `not run: ${MAX_WAITING} codec calls are already waiting`;
     if (this.startFailure && this.startFailure.until > now) return this.startFailure.reason;
     return undefined;
   }
@@ -121,20 +121,26 @@ export class CodecRunner implements OnModuleDestroy {
     });
   }
 
-  /** Jobs go out at the end of this turn of the event loop, with the others asked in it. */
+  /**
+   * Jobs go out at the end of this turn of the event loop, with the others asked in it. Checks and
+   * encodes (a request waits for them) go before the uplinks waiting.
+   */
   private queue(jobs: Job[]): void {
     if (!this.outbox.length) setImmediate(() => this.flush());
-    this.outbox.push(...jobs);
+    if (jobs.length === 1 && jobs[0].call.kind !== 'decode') this.outbox.unshift(jobs[0]);
+    else this.outbox.push(...jobs);
   }
 
   private flush(): void {
-    const jobs = this.outbox;
-    this.outbox = [];
-    if (!jobs.length) return;
+    const room = MAX_SENT - this.sent.size;
+    if (!this.outbox.length || room <= 0) return;
+    const jobs = this.outbox.splice(0, room);
     const thread = this.thread ?? this.start();
     const batch: SandboxRequest[] = [];
+    const now = Date.now();
     for (const job of jobs) {
       if (job.answered) continue;
+      job.call.askedAt = now;
       this.sent.set(job.id, job);
       const request: SandboxRequest = { ...job.call, id: job.id };
       if (job.call.kind !== 'check' && !thread.scripts.has(job.call.key)) {
@@ -195,6 +201,7 @@ export class CodecRunner implements OnModuleDestroy {
       this.sent.delete(reply.id);
       this.answer(job, reply);
     }
+    this.flush();
   }
 
   /** Ends the thread stuck in a call; the calls sent after it go to a new thread. */

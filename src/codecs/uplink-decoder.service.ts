@@ -1,54 +1,62 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
-import type { IncomingEvent } from '../events/normalized-event';
-import { IngestInterceptor, IngestService } from '../ingest/ingest.service';
-import { CodecsService } from './codecs.service';
+import { ConnectionsService } from '../connections/connections.service';
 import { DeviceCodecs } from '../devices/device-codecs.service';
+import { deviceStateOf } from '../devices/device-state';
+import { DeviceStateRecorder } from '../devices/device-state-recorder.service';
+import type { NormalizedEvent } from '../events/normalized-event';
+import { FanoutWorker } from '../fanout/fanout-worker.service';
+import { CodecsService } from './codecs.service';
 
 /** The fPort given to codecs for uplinks of networks without ports (Sigfox). */
 export const PORTLESS_FPORT = 1;
 
 /**
- * Runs the device's codec (else its connection's) on each uplink before it is stored, whatever
- * its network: it sees only the normalized event. The network's own decoded payload is kept
- * unless `codecOverrides`. Bounded: a call gives up after the sandbox's limits, and the thread it
- * runs on never holds up this one.
+ * Runs the device's codec (else its connection's) on each uplink once it is stored and before it
+ * is published, whatever its network: it sees only the normalized event. The networks' requests
+ * never wait for a codec. The network's own decoded payload is kept unless `codecOverrides`.
+ * Bounded: a call gives up after the sandbox's limits, and the thread it runs on never holds up
+ * this one.
  */
 @Injectable()
 export class UplinkDecoder implements OnModuleInit {
   constructor(
-    private readonly ingest: IngestService,
+    private readonly fanout: FanoutWorker,
     private readonly codecs: CodecsService,
     private readonly devices: DeviceCodecs,
+    private readonly connections: ConnectionsService,
+    private readonly deviceState: DeviceStateRecorder,
   ) {}
 
   onModuleInit(): void {
-    this.ingest.intercept(this.decodeAll);
+    this.fanout.prepareWith((events) => Promise.all(events.map((event) => this.decoded(event))));
   }
 
-  private readonly decodeAll: IngestInterceptor = async (connection, events) => {
-    if (!events.some((event) => event.type === 'uplink' && event.uplink)) return events;
-    const settings = connection.settings as { codecId?: string; codecOverrides?: boolean };
-    return Promise.all(
-      events.map(async (event) => {
-        // LoRaWAN's port 0 carries MAC commands, never the application's payload.
-        if (event.type !== 'uplink' || !event.uplink || event.uplink.port === 0) return event;
-        const own = await this.devices.of(connection.id, event.device.externalId);
-        const codecId = own?.codecId ?? settings.codecId;
-        const overrides = own?.codecOverrides ?? settings.codecOverrides ?? false;
-        if (!codecId || (event.uplink.decoded !== null && event.uplink.decoded !== undefined && !overrides)) return event;
-        return this.decode(event, codecId);
-      }),
-    );
-  };
-
-  /** Never fails: an uplink that cannot be decoded is stored all the same, saying why. */
-  private async decode(event: IncomingEvent, codecId: string): Promise<IncomingEvent> {
-    const uplink = event.uplink!;
+  /** The event with its codec's decoding, or itself when no codec is to run (or one ran already: a publication retried). */
+  private async decoded(event: NormalizedEvent): Promise<NormalizedEvent> {
+    const uplink = event.uplink;
+    // LoRaWAN's port 0 carries MAC commands, never the application's payload.
+    if (event.type !== 'uplink' || !uplink || uplink.port === 0 || uplink.decodeErrors) return event;
+    const codecId = await this.codecOf(event);
+    if (!codecId) return event;
     const undecoded = (reason: string) => ({ ...event, uplink: { ...uplink, decoded: null, decodeErrors: [reason], decodeWarnings: [] } });
     const codec = await this.codecs.current(codecId).catch((error: Error) => error);
     if (codec instanceof Error) return undecoded(`not decoded: codec "${codecId}" could not be read (${codec.message})`);
     if (!codec) return undecoded(`codec "${codecId}" not found`);
     const decoding = await this.codecs.decode(codec, uplink.payloadHex, uplink.port ?? PORTLESS_FPORT, Date.parse(event.time));
-    return { ...event, uplink: { ...uplink, ...decoding } };
+    const decodedEvent = { ...event, uplink: { ...uplink, ...decoding } };
+    // A battery the codec decodes is the device's too.
+    if (decoding.decoded !== null) this.deviceState.record(event.device.id, { ...deviceStateOf(decodedEvent, new Date(event.receivedAt)), seenAt: null, lastUplink: null });
+    return decodedEvent;
+  }
+
+  /** The device's codec, else its connection's, when it is to run on this uplink. */
+  private async codecOf(event: NormalizedEvent): Promise<string | undefined> {
+    const connection = await this.connections.open(event.connectionId);
+    const settings = (connection?.settings ?? {}) as { codecId?: string; codecOverrides?: boolean };
+    const own = await this.devices.of(event.connectionId, event.device.externalId);
+    const codecId = own?.codecId ?? settings.codecId;
+    const overrides = own?.codecOverrides ?? settings.codecOverrides ?? false;
+    const networkDecoded = event.uplink!.decoded !== null && event.uplink!.decoded !== undefined;
+    return codecId && (!networkDecoded || overrides) ? codecId : undefined;
   }
 }

@@ -23,6 +23,13 @@ export interface StoredEvent {
   event?: NormalizedEvent;
 }
 
+/** An event published, with its `uplink` when it is to be stored again (see markPublished). */
+export interface PublishedMark {
+  id: string;
+  time: string;
+  uplink?: NormalizedEvent['uplink'];
+}
+
 /** Device-specific side data an ingest brings along (Helium's downlink URL). */
 export interface IngestContext {
   downlinkUrl?: string | null;
@@ -102,16 +109,41 @@ export class EventStore {
   }
 
   /**
-   * The events' times bound the update to their partitions: by id alone Postgres probes the
-   * primary key of every partition for every id.
+   * Marks events published, storing the `uplink` given with one (decoded since it was stored) in
+   * the same write. The events' times bound the update to their partitions: by id alone
+   * Postgres probes the primary key of every partition for every id.
    */
-  async markPublished(events: Array<Pick<NormalizedEvent, 'id' | 'time'>>): Promise<void> {
+  async markPublished(events: PublishedMark[]): Promise<void> {
+    if (events.length === 0) return;
+    const times = events.map((event) => Date.parse(event.time));
+    const bounds = [new Date(Math.min(...times)), new Date(Math.max(...times))];
+    if (!events.some((event) => event.uplink)) {
+      await this.prisma.pool.query({
+        name: 'mark-events-published',
+        text: 'UPDATE events SET published_at = now() WHERE id = ANY($1::uuid[]) AND time >= $2 AND time <= $3 AND published_at IS NULL',
+        values: [events.map((event) => event.id), ...bounds],
+      });
+      return;
+    }
+    await this.prisma.pool.query({
+      name: 'mark-events-published-with-uplinks',
+      text: `UPDATE events SET published_at = now(), body = CASE WHEN marked.uplink IS NULL THEN events.body ELSE jsonb_set(events.body, '{uplink}', marked.uplink) END
+             FROM jsonb_to_recordset($1::jsonb) AS marked(id uuid, uplink jsonb)
+             WHERE events.id = marked.id AND events.time >= $2 AND events.time <= $3 AND events.published_at IS NULL`,
+      values: [JSON.stringify(events.map((event) => ({ id: event.id, uplink: event.uplink }))), ...bounds],
+    });
+  }
+
+  /** Stores the events' `uplink` again (decoded by a codec after they were stored); bounded by their times, as markPublished. */
+  async rewriteUplinks(events: Array<Pick<NormalizedEvent, 'id' | 'time' | 'uplink'>>): Promise<void> {
     if (events.length === 0) return;
     const times = events.map((event) => Date.parse(event.time));
     await this.prisma.pool.query({
-      name: 'mark-events-published',
-      text: 'UPDATE events SET published_at = now() WHERE id = ANY($1::uuid[]) AND time >= $2 AND time <= $3 AND published_at IS NULL',
-      values: [events.map((event) => event.id), new Date(Math.min(...times)), new Date(Math.max(...times))],
+      name: 'rewrite-event-uplinks',
+      text: `UPDATE events SET body = jsonb_set(events.body, '{uplink}', rewritten.uplink)
+             FROM jsonb_to_recordset($1::jsonb) AS rewritten(id uuid, uplink jsonb)
+             WHERE events.id = rewritten.id AND events.time >= $2 AND events.time <= $3`,
+      values: [JSON.stringify(events.map((event) => ({ id: event.id, uplink: event.uplink }))), new Date(Math.min(...times)), new Date(Math.max(...times))],
     });
   }
 

@@ -4,7 +4,7 @@ import { Job, Worker } from 'bullmq';
 import { CoalescingBatcher } from '../common/coalescing-batcher';
 import { PeriodicTask, workerOptions } from '../common/job-queues';
 import { Settings } from '../config/settings';
-import { EventStore } from '../events/event-store.service';
+import { EventStore, PublishedMark } from '../events/event-store.service';
 import { NormalizedEvent } from '../events/normalized-event';
 import { FANOUT_QUEUE, FanoutQueue, PublishJob } from './fanout-queue.service';
 import { LiveEventBus } from '../live/live-event-bus.service';
@@ -13,6 +13,14 @@ import { MetricsService } from '../metrics/metrics.service';
 import { MqttPublisher } from './mqtt-publisher.service';
 import { eventTopic } from './topics';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.service';
+
+/**
+ * Sees each batch of stored events before it is published, and may return some rewritten (a new
+ * object with another `uplink`, which is stored too): the payload codecs decode here, off the
+ * networks' requests. Throwing (Postgres out of reach) fails the batch, which is retried like
+ * any publication.
+ */
+export type PublishPreparer = (events: NormalizedEvent[]) => Promise<NormalizedEvent[]>;
 
 const SWEEP_INTERVAL_MS = 2000;
 /** An unpublished event this much older than its dedup window has lost its job. */
@@ -24,9 +32,10 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(FanoutWorker.name);
   private worker?: Worker<PublishJob>;
   private sweeper?: PeriodicTask;
+  private preparer?: PublishPreparer;
   // Jobs run 64 at a time: their reads and their marks go to Postgres together.
   private readonly reader = new CoalescingBatcher<string[], NormalizedEvent[]>((idLists) => this.readUnpublished(idLists));
-  private readonly marker = new CoalescingBatcher<NormalizedEvent[], void>(async (lists) => {
+  private readonly marker = new CoalescingBatcher<PublishedMark[], void>(async (lists) => {
     await this.store.markPublished(lists.flat());
     return lists.map(() => undefined);
   });
@@ -57,16 +66,31 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     if (this.config.get('BRIDGE_ROLE', { infer: true }) === 'all') this.queue.publishLocallyWith((eventIds, events) => this.publish(eventIds, events && this.asRead(events)));
   }
 
+  /** Called once at start by the module that completes events before they are published (codecs). */
+  prepareWith(preparer: PublishPreparer): void {
+    this.preparer = preparer;
+  }
+
   /**
    * Publishes a batch: webhook deliveries first (idempotent, so a crash re-runs them safely), then
    * MQTT for all events at once, then live streams; events whose publication failed stay
    * unpublished and the batch is retried (a job's attempts, or a job for a local batch).
+   * Uplinks the preparer rewrote are stored again with the mark that they were published: one
+   * write of the row, not two. Before, when a webhook will read them, and after, for those that
+   * stay unpublished (the broker down), so that the history has them meanwhile.
    */
   private async publish(eventIds: string[], known?: NormalizedEvent[]): Promise<void> {
-    const events = known ?? (await this.reader.push(eventIds));
-    if (events.length === 0) return;
+    const stored = known ?? (await this.reader.push(eventIds));
+    if (stored.length === 0) return;
+    const events = this.preparer ? await this.preparer(stored) : stored;
+    let rewritten = new Set(events.filter((event, i) => event !== stored[i]));
     const prefix = this.config.get('MQTT_TOPIC_PREFIX', { infer: true });
-    await this.webhooks.dispatch(events);
+    const deliveries = await this.webhooks.deliveriesFor(events);
+    if (deliveries.length && rewritten.size) {
+      await this.store.rewriteUplinks([...rewritten]);
+      rewritten = new Set();
+    }
+    await this.webhooks.dispatch(deliveries);
     // Each event is serialized once, for MQTT and live streams both.
     const documents = events.map(documentWithoutRaw);
     const includeRaw = this.config.get('MQTT_INCLUDE_RAW', { infer: true });
@@ -76,10 +100,13 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     const published = events.filter((_, i) => outcomes[i].status === 'fulfilled');
     for (const event of published) this.metrics.mqttPublishLatency.observe((Date.now() - Date.parse(event.receivedAt)) / 1000);
     this.live.publish(events.flatMap((event, i) => (outcomes[i].status === 'fulfilled' ? [liveEventOf(event, documents[i])] : [])));
-    if (published.length) await this.marker.push(published);
+    if (published.length) await this.marker.push(published.map((event) => ({ id: event.id, time: event.time, uplink: rewritten.has(event) ? event.uplink : undefined })));
     for (const event of published) this.logger.debug(`published event ${event.id} on MQTT`);
     const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
-    if (failure) throw failure.reason;
+    if (!failure) return;
+    const waiting = events.filter((event, i) => outcomes[i].status === 'rejected' && rewritten.has(event));
+    if (waiting.length) await this.store.rewriteUplinks(waiting);
+    throw failure.reason;
   }
 
   private async readUnpublished(idLists: string[][]): Promise<NormalizedEvent[][]> {

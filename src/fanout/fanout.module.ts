@@ -10,6 +10,6 @@ import { WebhooksModule } from './webhooks/webhooks.module';
 @Module({
   imports: [EventsModule, WebhooksModule, LiveModule],
   providers: [FanoutQueue, FanoutWorker, MqttPublisher],
-  exports: [FanoutQueue, MqttPublisher],
+  exports: [FanoutQueue, FanoutWorker, MqttPublisher],
 })
 export class FanoutModule {}

@@ -19,6 +19,7 @@ import { PrivateServices, startMosquitto, startPostgres, startRedis, stopMosquit
  */
 const services = JSON.parse(process.env.FAULT_SERVICES as string) as PrivateServices;
 const DRAIN_TIMEOUT_MS = 120_000;
+const CODEC = 'function decodeUplink(input) { return { data: { bytes: input.bytes.length } } }';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Rig {
@@ -131,6 +132,8 @@ interface Outcome {
   journaled: number;
   stored: number;
   storedTwice: number;
+  /** Stored with the codec's result. */
+  decoded: number;
   published: number;
   webhooks: number;
   lost: number;
@@ -140,7 +143,7 @@ describe('fault suite', () => {
   const outcomes: Outcome[] = [];
 
   afterAll(() => {
-    const columns: Array<[string, keyof Outcome]> = [['delivered', 'delivered'], ['2xx', 'answered2xx'], ['non-2xx', 'non2xx'], ['journaled', 'journaled'], ['stored', 'stored'], ['twice', 'storedTwice'], ['published', 'published'], ['webhook', 'webhooks'], ['lost', 'lost']];
+    const columns: Array<[string, keyof Outcome]> = [['delivered', 'delivered'], ['2xx', 'answered2xx'], ['non-2xx', 'non2xx'], ['journaled', 'journaled'], ['stored', 'stored'], ['twice', 'storedTwice'], ['decoded', 'decoded'], ['published', 'published'], ['webhook', 'webhooks'], ['lost', 'lost']];
     console.log(
       [`${'fault'.padEnd(30)}${columns.map(([title]) => title.padStart(10)).join('')}`]
         .concat(outcomes.map((o) => `${o.fault.padEnd(30)}${columns.map(([, key]) => String(o[key]).padStart(10)).join('')}`))
@@ -164,6 +167,7 @@ describe('fault suite', () => {
       expect(outcome.storedTwice).toBe(0);
       expect(outcome.stored).toBe(outcome.answered2xx);
       expect(outcome.published).toBe(outcome.answered2xx);
+      expect(outcome.decoded).toBe(outcome.stored);
       expect(outcome.lost).toBe(0);
     }, 300_000);
   }
@@ -239,8 +243,11 @@ async function runScenario(fault: string, { loadSeconds, inject, apiSettings }: 
     const suffix = randomBytes(3).toString('hex');
     const authed = { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' };
     const tokens: Record<string, string> = {};
+    // Every uplink is decoded, after it is stored and before it is published, whatever the fault.
+    const codecId = `fault-codec-${suffix}`;
+    await fetch(`${apis[0].url}/api/codecs`, { method: 'POST', headers: authed, body: JSON.stringify({ id: codecId, name: codecId, script: CODEC }) });
     for (const [network, extra] of [['helium', {}], ['sigfox', {}], ['tts', { baseUrl: 'http://127.0.0.1:9', applicationId: 'faults' }]] as const) {
-      const response = await fetch(`${apis[0].url}/api/connections`, { method: 'POST', headers: authed, body: JSON.stringify({ id: `fault-${network}-${suffix}`, network, name: network, settings: extra }) });
+      const response = await fetch(`${apis[0].url}/api/connections`, { method: 'POST', headers: authed, body: JSON.stringify({ id: `fault-${network}-${suffix}`, network, name: network, settings: { ...extra, codecId } }) });
       tokens[network] = (await response.json()).ingestToken;
     }
     await fetch(`${apis[0].url}/api/webhooks`, { method: 'POST', headers: authed, body: JSON.stringify({ url: receiver.url, events: ['uplink'], connectionIds: Object.keys(tokens).map((n) => `fault-${n}-${suffix}`) }) });
@@ -277,8 +284,10 @@ async function runScenario(fault: string, { loadSeconds, inject, apiSettings }: 
 
     const db = new Client({ connectionString: TEST_DATABASE_URL });
     await db.connect();
-    const { rows } = await db.query<{ n: number; keys: number }>(
-      `SELECT count(*)::int AS n, count(DISTINCT dedup_key)::int AS keys FROM events WHERE connection_id LIKE $1 AND type = 'uplink'`,
+    const { rows } = await db.query<{ n: number; keys: number; decoded: number }>(
+      `SELECT count(*)::int AS n, count(DISTINCT dedup_key)::int AS keys,
+              count(*) FILTER (WHERE body->'uplink'->'decoded'->>'bytes' = '2' AND body->'uplink'->'decodeErrors' = '[]'::jsonb)::int AS decoded
+       FROM events WHERE connection_id LIKE $1 AND type = 'uplink'`,
       [`fault-%-${suffix}`],
     );
     await db.end();
@@ -291,6 +300,7 @@ async function runScenario(fault: string, { loadSeconds, inject, apiSettings }: 
       journaled: (await Promise.all(apis.map((api) => api.journalMetric('lpwan_journal_appended_total')))).reduce((a, b) => a + b, 0),
       stored: rows[0].n,
       storedTwice: rows[0].n - rows[0].keys,
+      decoded: rows[0].decoded,
       published: [...answered].filter((key) => subscriber.seen.has(key)).length,
       webhooks: [...answered].filter((key) => receiver.seen.has(key)).length,
       lost: [...answered].filter((key) => !subscriber.seen.has(key) || !receiver.seen.has(key)).length,

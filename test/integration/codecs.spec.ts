@@ -1,13 +1,16 @@
 import mqtt, { MqttClient } from 'mqtt';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import heliumUplink from '../fixtures/helium-uplink.json';
 import { upEvent } from '../fakes/chirpstack-events';
 import { FakeTts, TTS_API_KEY } from '../fakes/fake-tts';
 import { TestBridge } from '../support/bridge';
-import { TEST_MQTT_URL } from '../support/env';
-import { sleep } from '../support/mqtt-collector';
+import { Pool } from 'pg';
+import { TEST_DATABASE_URL, TEST_MQTT_URL } from '../support/env';
+import { eventually, sleep } from '../support/mqtt-collector';
 import { Json, randomEui, TTS_APP } from '../support/networks';
 
 /** A typical vendor decoder: temperature (int16, 0.1 °C) and humidity (%), with a warning and an error case. */
@@ -37,6 +40,7 @@ const HOSTILE: Record<string, string> = {
   'BigInt': 'function decodeUplink() { return { data: { n: 2n ** 64n } } }',
   'function result': 'function decodeUplink() { return { data: { f: function () {} } } }',
   'throws': 'function decodeUplink() { throw new Error("cannot decode") }',
+  'text Postgres cannot store': 'function decodeUplink() { return { data: { s: "a\\u0000b" } } }',
 };
 
 describe('payload codecs (SPEC §9)', () => {
@@ -47,6 +51,7 @@ describe('payload codecs (SPEC §9)', () => {
   const th = `th-${run}`;
   const conn = { helium: `helium-codec-${run}`, tts: `tts-codec-${run}`, sigfox: `sigfox-codec-${run}`, chirpstack: `cs-codec-${run}`, plain: `helium-plain-${run}` };
   const tokens: Record<string, string> = {};
+  const database = new Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
 
   const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> => {
     const response = await bridge.api(method, path, body);
@@ -58,6 +63,9 @@ describe('payload codecs (SPEC §9)', () => {
   const ingest = async (connection: keyof typeof conn, path: string, body: unknown) => {
     const response = await bridge.post(`/ingest/${connection === 'plain' ? 'helium' : connection}/${conn[connection]}${path}`, body, { 'x-bridge-token': tokens[connection] });
     if (response.status >= 300) throw new Error(`ingest: ${response.status} ${await response.text()}`);
+    // Codecs run once an event is stored, before it is published: then its stored event has their result.
+    const connectionId = conn[connection];
+    await eventually(`${connectionId}'s events published`, async () => (await database.query('SELECT 1 FROM events WHERE connection_id = $1 AND published_at IS NULL LIMIT 1', [connectionId])).rowCount, (unpublished) => unpublished === 0);
   };
   const latestUplink = async (connection: keyof typeof conn, externalId: string): Promise<Json> => {
     const { body } = await api('GET', `/api/events?type=uplink&connectionId=${conn[connection]}&externalId=${externalId}&limit=1`);
@@ -102,6 +110,7 @@ describe('payload codecs (SPEC §9)', () => {
     await publisher.endAsync();
     await bridge.stop();
     await tts.stop();
+    await database.end();
   });
 
   describe('the API', () => {
@@ -203,6 +212,40 @@ describe('payload codecs (SPEC §9)', () => {
         decodeErrors: [],
         decodeWarnings: [],
       });
+    });
+
+    it('gives webhooks, MQTT and the history the same decoded uplink', async () => {
+      const received: Json[] = [];
+      const server = createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (chunk: Buffer) => chunks.push(chunk));
+        req.on('end', () => {
+          received.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+          res.writeHead(200).end('ok');
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const subscriber = await mqtt.connectAsync(TEST_MQTT_URL);
+      const published: Json[] = [];
+      subscriber.on('message', (_topic, payload) => published.push(JSON.parse(payload.toString())));
+      const externalId = randomEui();
+      await subscriber.subscribeAsync(`${bridge.topicPrefix}/helium/+/event/up`, { qos: 1 });
+      const webhook = await api('POST', '/api/webhooks', { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, events: ['uplink'], connectionIds: [conn.helium] });
+      try {
+        expect(webhook.status).toBe(201);
+        await ingest('helium', '', heliumUplinkOf(externalId, '00eb32'));
+        const expected = { temperature: 23.5, humidity: 50, fPort: 1 };
+        expect((await latestUplink('helium', externalId)).uplink.decoded).toMatchObject(expected);
+        const [viaWebhook] = await eventually('the webhook delivery', () => received, (list) => list.length > 0);
+        expect(viaWebhook.uplink.decoded).toMatchObject(expected);
+        const mine = () => published.filter((event) => event.device.externalId.toLowerCase() === externalId.toLowerCase());
+        const [viaMqtt] = await eventually('the MQTT event', mine, (list) => list.length > 0);
+        expect(viaMqtt.uplink.decoded).toMatchObject(expected);
+      } finally {
+        await api('DELETE', `/api/webhooks/${webhook.body.id}`);
+        await subscriber.endAsync();
+        server.close();
+      }
     });
 
     it("decodes a TTS uplink, and keeps the codec's errors and warnings with decoded null on errors", async () => {
@@ -348,6 +391,7 @@ describe('payload codecs (SPEC §9)', () => {
         expect.stringMatching(/^TypeError: .*BigInt/),
         'TypeError: the result is not JSON: it holds a function at "f"',
         'Error: cannot decode (line 1, column 42)',
+        'decodeUplink returned data that cannot be stored: NUL characters (\\u0000) are not accepted',
       ]);
     });
 

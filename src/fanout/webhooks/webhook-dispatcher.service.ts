@@ -7,6 +7,15 @@ import { WebhookQueue } from './webhook-queue.service';
 
 type DispatchedEvent = Pick<NormalizedEvent, 'id' | 'type' | 'network' | 'connectionId' | 'time'>;
 
+interface PlannedDelivery {
+  id: string;
+  webhookId: string;
+  eventId: string;
+  eventTime: Date;
+  status: 'pending';
+  nextAttemptAt: Date;
+}
+
 interface ActiveWebhook {
   id: string;
   events: string[];
@@ -39,21 +48,25 @@ export class WebhookDispatcher {
     this.reading = undefined;
   }
 
-  /**
-   * Idempotent: (webhook, event) is unique, so running it again for an event (a publish job
-   * retried after a crash) creates and queues nothing twice.
-   */
-  async dispatch(events: DispatchedEvent[]): Promise<void> {
+  /** One delivery per active webhook an event matches: none yet created (see dispatch). */
+  async deliveriesFor(events: DispatchedEvent[]): Promise<PlannedDelivery[]> {
     const webhooks = await this.activeWebhooks();
-    if (webhooks.length === 0) return;
+    if (webhooks.length === 0) return [];
     const now = new Date();
-    const data = events.flatMap((event) =>
+    return events.flatMap((event) =>
       webhooks
         .filter((webhook) => matches(webhook, event))
         .map((webhook) => ({ id: uuid7(now.getTime()), webhookId: webhook.id, eventId: event.id, eventTime: new Date(event.time), status: 'pending', nextAttemptAt: now })),
     );
-    if (data.length === 0) return;
-    const created = await this.prisma.webhookDelivery.createManyAndReturn({ data, skipDuplicates: true, select: { id: true, eventTime: true } });
+  }
+
+  /**
+   * Idempotent: (webhook, event) is unique, so running it again for an event (a publish job
+   * retried after a crash) creates and queues nothing twice.
+   */
+  async dispatch(deliveries: PlannedDelivery[]): Promise<void> {
+    if (deliveries.length === 0) return;
+    const created = await this.prisma.webhookDelivery.createManyAndReturn({ data: deliveries, skipDuplicates: true, select: { id: true, eventTime: true } });
     await this.queue.enqueueOrLeaveToSweeper(created.map((delivery) => ({ id: delivery.id, attempts: 0, eventTime: delivery.eventTime })));
   }
 
