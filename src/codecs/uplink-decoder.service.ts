@@ -38,10 +38,9 @@ export class UplinkDecoder implements OnModuleInit {
     if (event.type !== 'uplink' || !uplink || uplink.port === 0 || uplink.decodeErrors) return event;
     const codecId = await this.codecOf(event);
     if (!codecId) return event;
-    const undecoded = (reason: string) => ({ ...event, uplink: { ...uplink, decoded: null, decodeErrors: [reason], decodeWarnings: [] } });
-    const codec = await this.codecs.current(codecId).catch((error: Error) => error);
-    if (codec instanceof Error) return undecoded(`not decoded: codec "${codecId}" could not be read (${codec.message})`);
-    if (!codec) return undecoded(`codec "${codecId}" not found`);
+    // Unreadable (Postgres out of reach, nothing cached): the publication is retried, rather than made undecoded.
+    const codec = await this.codecs.current(codecId);
+    if (!codec) return { ...event, uplink: { ...uplink, decoded: null, decodeErrors: [`codec "${codecId}" not found`], decodeWarnings: [] } };
     const decoding = await this.codecs.decode(codec, uplink.payloadHex, uplink.port ?? PORTLESS_FPORT, Date.parse(event.time));
     const decodedEvent = { ...event, uplink: { ...uplink, ...decoding } };
     // A battery the codec decodes is the device's too.

@@ -115,35 +115,27 @@ export class EventStore {
    */
   async markPublished(events: PublishedMark[]): Promise<void> {
     if (events.length === 0) return;
-    const times = events.map((event) => Date.parse(event.time));
-    const bounds = [new Date(Math.min(...times)), new Date(Math.max(...times))];
-    if (!events.some((event) => event.uplink)) {
-      await this.prisma.pool.query({
-        name: 'mark-events-published',
-        text: 'UPDATE events SET published_at = now() WHERE id = ANY($1::uuid[]) AND time >= $2 AND time <= $3 AND published_at IS NULL',
-        values: [events.map((event) => event.id), ...bounds],
-      });
-      return;
-    }
+    if (events.some((event) => event.uplink)) return this.writeUplinks(events, true);
     await this.prisma.pool.query({
-      name: 'mark-events-published-with-uplinks',
-      text: `UPDATE events SET published_at = now(), body = CASE WHEN marked.uplink IS NULL THEN events.body ELSE jsonb_set(events.body, '{uplink}', marked.uplink) END
-             FROM jsonb_to_recordset($1::jsonb) AS marked(id uuid, uplink jsonb)
-             WHERE events.id = marked.id AND events.time >= $2 AND events.time <= $3 AND events.published_at IS NULL`,
-      values: [JSON.stringify(events.map((event) => ({ id: event.id, uplink: event.uplink }))), ...bounds],
+      name: 'mark-events-published',
+      text: 'UPDATE events SET published_at = now() WHERE id = ANY($1::uuid[]) AND time >= $2 AND time <= $3 AND published_at IS NULL',
+      values: [events.map((event) => event.id), ...timeBounds(events)],
     });
   }
 
-  /** Stores the events' `uplink` again (decoded by a codec after they were stored); bounded by their times, as markPublished. */
-  async rewriteUplinks(events: Array<Pick<NormalizedEvent, 'id' | 'time' | 'uplink'>>): Promise<void> {
-    if (events.length === 0) return;
-    const times = events.map((event) => Date.parse(event.time));
+  /** Stores the events' `uplink` again (decoded by a codec after they were stored), without marking them published. */
+  async rewriteUplinks(events: PublishedMark[]): Promise<void> {
+    if (events.length) await this.writeUplinks(events, false);
+  }
+
+  private async writeUplinks(events: PublishedMark[], published: boolean): Promise<void> {
     await this.prisma.pool.query({
-      name: 'rewrite-event-uplinks',
-      text: `UPDATE events SET body = jsonb_set(events.body, '{uplink}', rewritten.uplink)
-             FROM jsonb_to_recordset($1::jsonb) AS rewritten(id uuid, uplink jsonb)
-             WHERE events.id = rewritten.id AND events.time >= $2 AND events.time <= $3`,
-      values: [JSON.stringify(events.map((event) => ({ id: event.id, uplink: event.uplink }))), new Date(Math.min(...times)), new Date(Math.max(...times))],
+      name: published ? 'mark-events-published-with-uplinks' : 'rewrite-event-uplinks',
+      text: `UPDATE events SET ${published ? 'published_at = now(), ' : ''}
+               body = CASE WHEN given.uplink IS NULL THEN events.body ELSE jsonb_set(events.body, '{uplink}', given.uplink) END
+             FROM jsonb_to_recordset($1::jsonb) AS given(id uuid, uplink jsonb)
+             WHERE events.id = given.id AND events.time >= $2 AND events.time <= $3${published ? ' AND events.published_at IS NULL' : ''}`,
+      values: [JSON.stringify(events.map((event) => ({ id: event.id, uplink: event.uplink }))), ...timeBounds(events)],
     });
   }
 
@@ -166,6 +158,12 @@ export class EventStore {
     });
     return result.rowCount ?? 0;
   }
+}
+
+/** The earliest and latest of the events' times: they bound an update to the partitions holding them. */
+function timeBounds(events: Array<{ time: string }>): [Date, Date] {
+  const times = events.map((event) => Date.parse(event.time));
+  return [new Date(Math.min(...times)), new Date(Math.max(...times))];
 }
 
 function toRow(id: string, connection: OpenConnection, event: IncomingEvent, device: DeviceRef, receivedAt: Date): EventRow {
