@@ -2,9 +2,9 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { AppModule } from './app.module';
-import { unstorableText } from './common/storable-text';
+import { jsonMayHoldUnstorableText, unstorableText } from './common/storable-text';
 import { parseSettings } from './config/settings';
 import { NetworkRegistry } from './networks/network-registry';
 
@@ -33,8 +33,17 @@ export async function createApp(env: Record<string, string | undefined> = {}): P
     else done(Object.assign(new Error('unsupported content type'), { statusCode: 415 }), undefined);
   });
   // Text Postgres cannot store is refused here, before it can fail a batch of other requests' events.
+  // A JSON body whose text shows it cannot hold such text is not walked again once parsed.
+  const storableBodies = new WeakSet<object>();
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  app.useBodyParser<Server>('application/json', { bodyLimit: settings.INGEST_BODY_LIMIT }, (request, body, done) => {
+    const text = body.toString('utf8');
+    if (!jsonMayHoldUnstorableText(text)) storableBodies.add(request);
+    parseJson(request, text, done);
+  });
   fastify.addHook('preValidation', async (request, reply) => {
     for (const [where, value] of [['path', request.params], ['query', request.query], ['body', request.body]] as const) {
+      if (where === 'body' && storableBodies.has(request)) continue;
       const problem = unstorableText(value);
       if (problem) {
         await reply.status(400).send({ statusCode: 400, error: 'Bad Request', message: `${where}: ${problem}` });

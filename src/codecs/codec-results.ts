@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { storableText, unstorableText } from '../common/storable-text';
+import { jsonMayHoldUnstorableText, storableText, unstorableText } from '../common/storable-text';
 
 /** What decodeUplink answers (TS013): data, with optional warnings and errors. */
 const decodeResultSchema = z.looseObject({
@@ -31,14 +31,14 @@ export function undecoded(reason: string): Decoding {
   return { decoded: null, decodeErrors: [reason], decodeWarnings: [] };
 }
 
-/** decodeUplink's result (TS013) as the event keeps it. */
-export function readDecoding(value: unknown): Decoding {
+/** decodeUplink's result (TS013) as the event keeps it; `json`, the text it was parsed from. */
+export function readDecoding(value: unknown, json?: string): Decoding {
   const result = decodeResultSchema.safeParse(value);
   if (!result.success) return undecoded('decodeUplink must return { data, warnings?, errors? }');
   const decodeErrors = messages(result.data.errors);
   const decodeWarnings = messages(result.data.warnings);
   if (!decodeErrors.length && result.data.data === undefined) decodeErrors.push('decodeUplink returned no data');
-  const unstorable = decodeErrors.length ? null : unstorableText(result.data.data);
+  const unstorable = decodeErrors.length || (json !== undefined && !jsonMayHoldUnstorableText(json)) ? null : unstorableText(result.data.data);
   if (unstorable) return undecoded(`decodeUplink returned data that cannot be stored: ${unstorable}`);
   return { decoded: decodeErrors.length ? null : result.data.data, decodeErrors, decodeWarnings };
 }

@@ -77,14 +77,28 @@ export const PRELUDE = `(function () {
   var hidden = [function* () {}, async function () {}, async function* () {}, (function* () {})(), (async function* () {})(),
     [][Symbol.iterator](), new Map().entries(), new Set().values(), ''[Symbol.iterator](), /a/[Symbol.matchAll]('')];
   try { hidden.push([].values().map(function (x) { return x; }), Iterator.from({ next: function () { return { done: true }; } })); } catch (e) {}
-  var globals = ownKeys(G);
+  // Functions are left out of JSON; in a result they are an error, whose key their toJSON is given.
+  var serializing = false;
+  defineProperty(Function.prototype, 'toJSON', { get: function () {
+    return serializing ? function (key) { throw new TypeError('the result is not JSON: it holds a function' + (key ? ' at "' + key + '"' : '')); } : undefined;
+  }, configurable: false });
+  // The built-ins move to the global object's prototype, read-only: scripts find them as before,
+  // and what a call adds to the global object is seen by listing a handful of keys, not seventy.
+  var builtIns = Object.create(getPrototypeOf(G)), setPrototypeOf = Object.setPrototypeOf, globals = ownKeys(G);
   for (var i = 0; i < globals.length; i++) {
     var d = getOwnPropertyDescriptor(G, globals[i]);
     if ('value' in d) hidden.push(d.value); else hidden.push(d.get, d.set);
-    defineProperty(G, globals[i], 'value' in d ? { writable: false, configurable: false } : { configurable: false });
+    if (d.configurable) {
+      if ('value' in d) d.writable = false;
+      d.configurable = false;
+      defineProperty(builtIns, globals[i], d);
+      deleteProperty(G, globals[i]);
+    }
   }
+  setPrototypeOf(G, builtIns);
+  hidden.push(builtIns);
   harden(hidden);
-  var baseline = new Set(globals), globalPrototype = getPrototypeOf(G);
+  var baseline = new Set(ownKeys(G)), globalPrototype = builtIns;
 
   /** Removes what the call added to the global object; false if it left what cannot be removed. */
   function clean() {
@@ -101,13 +115,6 @@ export const PRELUDE = `(function () {
     var bytes = new Array(hex.length >> 1);
     for (var i = 0; i < bytes.length; i++) bytes[i] = (DIGITS[hex.charCodeAt(2 * i)] << 4) | DIGITS[hex.charCodeAt(2 * i + 1)];
     return bytes;
-  }
-  function plainJson(key, value) {
-    var type = typeof value;
-    if (type === 'function' || type === 'symbol') {
-      throw new TypeError('the result is not JSON: it holds a ' + type + (key ? ' at "' + key + '"' : ''));
-    }
-    return value;
   }
   function describe(error) {
     try {
@@ -136,7 +143,12 @@ export const PRELUDE = `(function () {
           var input = name === 'decodeUplink' ? { bytes: bytesOf(hex), fPort: fPort, recvTime: new RealDate(recvTime) } : parse(json);
           var result = f(input);
           if (typeof result !== 'object' || result === null) throw new TypeError(name + ' must return an object, not ' + (result === null ? 'null' : typeof result));
-          text = stringify(result, plainJson);
+          serializing = true;
+          try {
+            text = stringify(result);
+          } finally {
+            serializing = false;
+          }
           if (typeof text !== 'string') throw new TypeError(name + ' must return an object that is JSON');
         }
       } catch (error) {

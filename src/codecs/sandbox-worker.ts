@@ -82,14 +82,14 @@ function make(codecs: CodecSandbox, request: SandboxRequest): SandboxOutcome {
   return { ok: true, value: result.ok ? parsed(result, readDecoding, 'decodeUplink') : undecoded(result.error) };
 }
 
-function parsed<T>(result: SandboxResult & { ok: true }, read: (value: unknown) => T, fn: string): T {
+function parsed<T>(result: SandboxResult & { ok: true }, read: (value: unknown, json?: string) => T, fn: string): T {
   let value: unknown;
   try {
     value = JSON.parse(result.json);
   } catch {
-    value = { errors: [`${fn} returned something that is not JSON`] };
+    return read({ errors: [`${fn} returned something that is not JSON`] });
   }
-  return read(value);
+  return read(value, result.json);
 }
 
 function post(message: SandboxMessage): void {

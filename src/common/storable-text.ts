@@ -22,3 +22,12 @@ export function unstorableText(value: unknown, depth = 0): string | null {
   }
   return null;
 }
+
+/**
+ * Whether JSON text may hold what unstorableText refuses, so that its parsed value needs the walk.
+ * In JSON text NUL and lone surrogates can only be \u escapes: a raw NUL is not JSON, text decoded
+ * from UTF-8 holds no lone surrogate, and JSON.stringify escapes both.
+ */
+export function jsonMayHoldUnstorableText(json: string): boolean {
+  return /\\u(?:0000|d[89a-f])/i.test(json);
+}

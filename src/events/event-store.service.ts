@@ -128,14 +128,18 @@ export class EventStore {
     if (events.length) await this.writeUplinks(events, false);
   }
 
+  /**
+   * One statement for the batch, each event's uplink (or null: left as it is) found by its id's
+   * position: joined to the batch as a table instead, Postgres read every unpublished row of the
+   * partition for each batch (a hash join over the outbox index), 1.5 × the CPU.
+   */
   private async writeUplinks(events: PublishedMark[], published: boolean): Promise<void> {
     await this.prisma.pool.query({
       name: published ? 'mark-events-published-with-uplinks' : 'rewrite-event-uplinks',
       text: `UPDATE events SET ${published ? 'published_at = now(), ' : ''}
-               body = CASE WHEN given.uplink IS NULL THEN events.body ELSE jsonb_set(events.body, '{uplink}', given.uplink) END
-             FROM jsonb_to_recordset($1::jsonb) AS given(id uuid, uplink jsonb)
-             WHERE events.id = given.id AND events.time >= $2 AND events.time <= $3${published ? ' AND events.published_at IS NULL' : ''}`,
-      values: [JSON.stringify(events.map((event) => ({ id: event.id, uplink: event.uplink }))), ...timeBounds(events)],
+               body = coalesce(jsonb_set(body, '{uplink}', nullif($4::jsonb -> (array_position($1::uuid[], id) - 1), 'null')), body)
+             WHERE id = ANY($1::uuid[]) AND time >= $2 AND time <= $3${published ? ' AND published_at IS NULL' : ''}`,
+      values: [events.map((event) => event.id), ...timeBounds(events), JSON.stringify(events.map((event) => event.uplink ?? null))],
     });
   }
 

@@ -7,7 +7,7 @@ import { TestBridge } from './bridge';
 /**
  * For specs of the store's own pieces on the real events table: a bridge (it migrated the
  * database), a Helium connection and one device row, set up before the spec's tests and ended
- * with `pool` after them; `row` makes an event row of that device.
+ * with `pool` after them; `row` makes an event row of that device; `app` is the bridge's.
  */
 export function heliumDeviceTable(pool: Pool, prefix: string) {
   const table = {
@@ -27,6 +27,8 @@ export function heliumDeviceTable(pool: Pool, prefix: string) {
       raw: {},
       window_ms: null,
     }),
+    /** The bridge's services, once it started. */
+    app: () => bridge.app,
   };
   let bridge: TestBridge;
   beforeAll(async () => {

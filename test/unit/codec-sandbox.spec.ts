@@ -113,13 +113,18 @@ describe('codec sandbox (QuickJS, in its own thread)', () => {
         Object.getPrototypeOf([][Symbol.iterator]()).stash3 = 1;
         Object.getPrototypeOf(function* () {}).stash4 = 1;
         (0, eval)('var evalVar = (typeof evalVar === "number" ? evalVar : 0) + 1; let evalLet = 1');
+        Object.defineProperty(globalThis, 'quiet', { value: (typeof quiet === 'number' ? quiet : 0) + 1, enumerable: false, configurable: true });
+        globalThis[Symbol.for('kept')] = (globalThis[Symbol.for('kept')] || 0) + 1;
+        var numberBefore = typeof Number;
+        Object.defineProperty(globalThis, 'Number', { value: null, configurable: true });
         return { data: { count: count, lexical: lexical, ports: Object.keys(table), implicit: implicit, viaGlobal: globalThis.viaGlobal,
           stashes: [[].stash, ({}).stash2, JSON.stash, [][Symbol.iterator]().stash3, (function* () {})().stash4].map(String),
-          math: typeof Math.max, evalVar: evalVar, evalLet: typeof evalLet, randoms: [Math.random(), Math.random()] } };
+          math: typeof Math.max, evalVar: evalVar, evalLet: typeof evalLet, quiet: quiet, kept: globalThis[Symbol.for('kept')],
+          numberBefore: numberBefore, randoms: [Math.random(), Math.random()] } };
       }`;
     const first = (await valueOf(keeper, { bytes: [], fPort: 1 })) as { randoms: number[] };
     const second = (await valueOf(keeper, { bytes: [], fPort: 2 })) as { randoms: number[] };
-    const same = { count: 1, lexical: 1, implicit: 1, viaGlobal: 1, stashes: Array(5).fill('undefined'), math: 'function', evalVar: 1, evalLet: 'undefined' };
+    const same = { count: 1, lexical: 1, implicit: 1, viaGlobal: 1, stashes: Array(5).fill('undefined'), math: 'function', evalVar: 1, evalLet: 'undefined', quiet: 1, kept: 1, numberBefore: 'function' };
     expect(first).toEqual({ ...same, ports: ['1'], randoms: expect.any(Array) });
     expect(second).toEqual({ ...same, ports: ['2'], randoms: expect.any(Array) });
     expect(first.randoms).not.toEqual(second.randoms);
