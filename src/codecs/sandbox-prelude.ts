@@ -98,11 +98,11 @@ export const PRELUDE = `(function () {
   setPrototypeOf(G, builtIns);
   hidden.push(builtIns);
   harden(hidden);
-  var baseline = new Set(ownKeys(G)), globalPrototype = builtIns;
+  var baseline = new Set(ownKeys(G));
 
   /** Removes what the call added to the global object; false if it left what cannot be removed. */
   function clean() {
-    if (getPrototypeOf(G) !== globalPrototype || !isExtensible(G)) return false;
+    if (getPrototypeOf(G) !== builtIns || !isExtensible(G)) return false;
     var keys = ownKeys(G);
     if (keys.length === baseline.size) return true;
     for (var i = 0; i < keys.length; i++) if (!baseline.has(keys[i]) && !deleteProperty(G, keys[i])) return false;
