@@ -23,11 +23,20 @@ export const SCRIPT_SUFFIX = `
 /**
  * Evaluated once per context, before the codec's script. It answers `adopt(factory)`, which
  * freezes the script's function and answers the call function the host keeps, out of the
- * script's reach: `call(name, hex, fPort, recvTime, json, seed)` answers a string, 'R' + the result
- * as JSON or 'E' + the error described as JSON, with '!' after the first letter when the call
- * left state that could not be removed. `name` 'probe' runs the top level only and answers which
- * codec functions it defines. Anything thrown out of `call` is a limit (or the cleanup failing).
+ * script's reach: `call(name, json, seed, time)` answers a string, 'R' + the result as JSON, 'E' + the
+ * error described as JSON, or 'L' + a limit (stack, memory) described so, with '!' after the
+ * first letter when the call left state that could not be removed. `name` 'probe' runs the top
+ * level only and answers which codec functions it defines. Anything thrown out of `call` is the
+ * deadline (or the cleanup failing).
+ *
+ * `call('decodeMany', uplinks)` decodes several uplinks, one call each, from the same state:
+ * `uplinks` is 'hex fPort recvTime seed' per uplink, joined by ';', and the answer is their
+ * answers joined by RESULT_SEPARATOR. It stops after an answer that is a limit or left state
+ * (the host goes on in a fresh context); after the deadline stopped it, `call('progress')`
+ * answers those it made (the host gives the next one a deadline of its own).
  */
+/** Never in JSON text, which escapes every control character. */
+export const RESULT_SEPARATOR = '\u0001';
 export const PRELUDE = `(function () {
   'use strict';
   var G = globalThis;
@@ -35,7 +44,7 @@ export const PRELUDE = `(function () {
   var ownKeys = Reflect.ownKeys, apply = Reflect.apply, deleteProperty = Reflect.deleteProperty;
   var getPrototypeOf = Object.getPrototypeOf, getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
   var defineProperty = Object.defineProperty, freeze = Object.freeze, isExtensible = Object.isExtensible, imul = Math.imul;
-  var time = 0, seed = 0;
+  var time = 0, seed = 0, RESULT_SEPARATOR = '${RESULT_SEPARATOR}';
 
   // Not a subclass: the real Date must not be reachable (its prototype's constructor is this one).
   var RealDate = G.Date, construct = Reflect.construct;
@@ -126,11 +135,19 @@ export const PRELUDE = `(function () {
     }
   }
 
+  var InternalError = G.InternalError, made = [];
+  function isLimit(error) {
+    try {
+      return error instanceof InternalError;
+    } catch (e) {
+      return false;
+    }
+  }
+
   return function adopt(factory) {
     harden([factory]);
-    return function call(name, hex, fPort, recvTime, json, callSeed) {
-      time = recvTime;
-      seed = callSeed;
+    /** One call of a codec function (or the probe), from the same state. */
+    function one(name, hex, fPort, json) {
       var kind = 'R', text;
       try {
         var functions = apply(factory, G, []);
@@ -140,7 +157,7 @@ export const PRELUDE = `(function () {
           var f = functions[name === 'decodeUplink' ? 0 : 1];
           if (typeof f !== 'function') throw new TypeError(name + ' is not defined');
           // A RealDate made here has StillDate's prototype, as \`new StillDate(t)\` would give, without its indirection.
-          var input = name === 'decodeUplink' ? { bytes: bytesOf(hex), fPort: fPort, recvTime: new RealDate(recvTime) } : parse(json);
+          var input = name === 'decodeUplink' ? { bytes: bytesOf(hex), fPort: fPort, recvTime: new RealDate(time) } : parse(json);
           var result = f(input);
           if (typeof result !== 'object' || result === null) throw new TypeError(name + ' must return an object, not ' + (result === null ? 'null' : typeof result));
           serializing = true;
@@ -152,10 +169,29 @@ export const PRELUDE = `(function () {
           if (typeof text !== 'string') throw new TypeError(name + ' must return an object that is JSON');
         }
       } catch (error) {
-        kind = 'E';
+        kind = isLimit(error) ? 'L' : 'E';
         text = describe(error);
       }
       return kind + (clean() ? '' : '!') + text;
+    }
+    return function call(name, arg, callSeed, callTime) {
+      if (name === 'progress') return made.join(RESULT_SEPARATOR);
+      if (name !== 'decodeMany') {
+        time = callTime;
+        seed = callSeed;
+        return one(name, '', 0, arg);
+      }
+      made = [];
+      var uplinks = arg.split(';');
+      for (var i = 0; i < uplinks.length; i++) {
+        var fields = uplinks[i].split(' ');
+        time = +fields[2];
+        seed = +fields[3];
+        var answer = one('decodeUplink', fields[0], +fields[1], '');
+        made.push(answer);
+        if (answer[0] === 'L' || answer[1] === '!') break;
+      }
+      return made.join(RESULT_SEPARATOR);
     };
   };
 })()`;

@@ -1,5 +1,5 @@
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from 'quickjs-emscripten';
-import { PRELUDE, SCRIPT_PREFIX, SCRIPT_SUFFIX } from './sandbox-prelude';
+import { PRELUDE, RESULT_SEPARATOR, SCRIPT_PREFIX, SCRIPT_SUFFIX } from './sandbox-prelude';
 
 /** What one codec call may use (SPEC §9). Documented in the README, Codecs. */
 export const SANDBOX_LIMITS = {
@@ -14,8 +14,12 @@ export const SANDBOX_LIMITS = {
 
 export type CodecFunction = 'decodeUplink' | 'encodeDownlink';
 
-/** A call of a codec function. */
-export type SandboxInput = { fn: 'decodeUplink'; payloadHex: string; fPort: number; recvTime: number } | { fn: 'encodeDownlink'; data: unknown };
+/** An uplink for decodeUplink: its bytes as hex (checked by the caller), its port and time. */
+export interface UplinkInput {
+  payloadHex: string;
+  fPort: number;
+  recvTime: number;
+}
 /** What the function returned, as JSON; or why there is no result (the script's error, a limit). */
 export type SandboxResult = { ok: true; json: string } | { ok: false; error: string };
 
@@ -49,6 +53,8 @@ interface CompiledCodec {
 
 /** What a call answered: its result as JSON, or its error; `left`: it left state that could not be removed. */
 type CallResult = { ok: true; json: string; left: boolean } | { ok: false; error: string; limitHit: boolean; left: boolean };
+/** Time for the prelude to answer what a call stopped by its deadline had made. */
+const PROGRESS_MS = 50;
 
 /**
  * Runs codec scripts in QuickJS (WebAssembly): no host object is ever given to a script, so it has
@@ -73,7 +79,7 @@ export class CodecSandbox {
    * build, which would count against the first codec's limits. One throwaway codec call first.
    */
   constructor(private readonly quickjs: QuickJSWASMModule) {
-    this.run('warm-up@0', 'function decodeUplink(input) { return { data: [input.bytes.length, new Date().getTime()] } }', { fn: 'decodeUplink', payloadHex: '01', fPort: 1, recvTime: 0 });
+    this.decode('warm-up@0', 'function decodeUplink(input) { return { data: [input.bytes.length, new Date().getTime()] } }', [{ payloadHex: '01', fPort: 1, recvTime: 0 }]);
     this.discard('warm-up@0');
   }
 
@@ -86,18 +92,53 @@ export class CodecSandbox {
   }
 
   /**
-   * Calls a function of the script cached as `key` (a codec version), compiling it on first use:
-   * decodeUplink on the uplink's bytes (hex), or encodeDownlink on `{ data }` (as JSON).
+   * decodeUplink of the script cached as `key` (a codec version, compiled on first use) on each
+   * uplink: one call each, all from the same state, and as few calls into QuickJS as can be (each
+   * costs more than a typical codec's work). The deadline is each call's own: calls made together
+   * share one, so one stopped after others had run is made again first, with the whole deadline.
+   * `onCall(i)`: a call into QuickJS begins, from the i-th uplink (the runner's watchdog times it).
    */
-  run(key: string, script: string, call: SandboxInput): SandboxResult {
+  decode(key: string, script: string, uplinks: UplinkInput[], onCall: (first: number) => void = () => undefined): SandboxResult[] {
+    const results: SandboxResult[] = [];
+    while (results.length < uplinks.length) {
+      onCall(results.length);
+      const codec = this.ready(key, script);
+      if ('error' in codec) {
+        while (results.length < uplinks.length) results.push({ ok: false, error: codec.error });
+        break;
+      }
+      const { answers, stopped } = this.decodeInQuickjs(codec, uplinks.slice(results.length));
+      let discard = stopped || codec.runtime.hasPendingJob();
+      for (const [i, answer] of answers.entries()) {
+        // A limit after other calls in the same context may be theirs (memory): made again first.
+        if (i > 0 && !answer.ok && answer.limitHit) break;
+        results.push(this.counted(key, answer));
+        if (answer.left || (!answer.ok && answer.limitHit)) discard = true;
+      }
+      if (discard) this.discard(key);
+    }
+    return results;
+  }
+
+  /** encodeDownlink of the script cached as `key` on `{ data }`. */
+  encode(key: string, script: string, data: unknown): SandboxResult {
+    const codec = this.ready(key, script);
+    if ('error' in codec) return { ok: false, error: codec.error };
+    const result = this.invoke(codec, 'encodeDownlink', JSON.stringify({ data }), Date.now(), SANDBOX_LIMITS.deadlineMs);
+    if (result.left || codec.runtime.hasPendingJob()) this.discard(key);
+    return this.counted(key, result);
+  }
+
+  /** The codec version compiled, most recently used; or why it cannot run. */
+  private ready(key: string, script: string): CompiledCodec | { error: string } {
     const until = this.suspended.get(key);
-    if (until !== undefined && until > Date.now()) return { ok: false, error: `codec suspended for ${SUSPENSION_MS / 1000} s: its calls ran into the sandbox's limits ${LIMIT_HITS_TO_SUSPEND} times in a row` };
+    if (until !== undefined && until > Date.now()) return { error: `codec suspended for ${SUSPENSION_MS / 1000} s: its calls ran into the sandbox's limits ${LIMIT_HITS_TO_SUSPEND} times in a row` };
     let codec = this.compiled.get(key);
     if (!codec) {
       try {
         codec = this.compile(script);
       } catch (error) {
-        if (error instanceof CodecCompileError) return { ok: false, error: error.message };
+        if (error instanceof CodecCompileError) return { error: error.message };
         throw error;
       }
       this.forgetVersionsOf(key);
@@ -106,37 +147,53 @@ export class CodecSandbox {
     } else this.compiled.delete(key);
     // Map order is use order: the first key is the least recently used.
     this.compiled.set(key, codec);
-    const result =
-      call.fn === 'decodeUplink'
-        ? this.invoke(codec, call.fn, call.payloadHex, call.fPort, call.recvTime, '', SANDBOX_LIMITS.deadlineMs)
-        : this.invoke(codec, call.fn, '', 0, Date.now(), JSON.stringify({ data: call.data }), SANDBOX_LIMITS.deadlineMs);
-    if (result.left || codec.runtime.hasPendingJob()) this.discard(key);
+    return codec;
+  }
+
+  /** A call's result as the caller gets it, counted against the codec's limits. */
+  private counted(key: string, result: CallResult): SandboxResult {
     this.countLimitHits(key, !result.ok && result.limitHit);
     if (!result.ok) return { ok: false, error: result.error };
     if (result.json.length > SANDBOX_LIMITS.resultBytes) return { ok: false, error: `the result is larger than ${SANDBOX_LIMITS.resultBytes} bytes as JSON` };
     return { ok: true, json: result.json };
   }
 
-  /** Calls the prelude's call function for the codec, stopped after `deadlineMs`. */
-  private invoke(codec: CompiledCodec, name: CodecFunction | 'probe', hex: string, fPort: number, recvTime: number, json: string, deadlineMs: number): CallResult {
+  /**
+   * One call of the prelude's decodeMany: the answers it made (one at least), and whether its
+   * deadline stopped it after them (a call stopped first is answered with the limit: it had the
+   * whole deadline).
+   */
+  private decodeInQuickjs(codec: CompiledCodec, uplinks: UplinkInput[]): { answers: CallResult[]; stopped: boolean } {
+    const packed = uplinks.map((uplink) => `${uplink.payloadHex} ${uplink.fPort} ${uplink.recvTime} ${(Math.random() * 2 ** 32) | 0}`).join(';');
+    const result = this.callPrelude(codec, 'decodeMany', packed, 0, 0, SANDBOX_LIMITS.deadlineMs);
+    if (result.ok) return { answers: answersOf(result.text), stopped: false };
+    const progress = this.callPrelude(codec, 'progress', '', 0, 0, PROGRESS_MS);
+    const answers = progress.ok ? answersOf(progress.text) : [];
+    return { answers: answers.length ? answers : [{ ok: false, ...result.thrown, left: true }], stopped: true };
+  }
+
+  /** A call of the codec (or the probe) alone, stopped after `deadlineMs`. */
+  private invoke(codec: CompiledCodec, name: CodecFunction | 'probe', json: string, time: number, deadlineMs: number): CallResult {
+    const result = this.callPrelude(codec, name, json, (Math.random() * 2 ** 32) | 0, time, deadlineMs);
+    // A limit (QuickJS's interrupt cannot be caught), or the cleanup failing: the context goes.
+    return result.ok ? answerOf(result.text) : { ok: false, ...result.thrown, left: true };
+  }
+
+  /** The prelude's call function (see sandbox-prelude.ts): its answer, or what was thrown out of it. */
+  private callPrelude(codec: CompiledCodec, name: string, arg: string, seed: number, time: number, deadlineMs: number): { ok: true; text: string } | { ok: false; thrown: { error: string; limitHit: boolean } } {
     const { context } = codec;
-    const seed = (Math.random() * 2 ** 32) | 0;
-    const args = [context.newString(name), context.newString(hex), context.newNumber(fPort), context.newNumber(recvTime), context.newString(json), context.newNumber(seed)];
+    const args = [context.newString(name), context.newString(arg), context.newNumber(seed), context.newNumber(time)];
     codec.deadline.at = Date.now() + deadlineMs;
     const result = context.callFunction(codec.call, context.undefined, ...args);
-    for (const arg of args) arg.dispose();
+    for (const handle of args) handle.dispose();
     if (result.error) {
-      // A limit (QuickJS's interrupt cannot be caught), or the cleanup failing: the context goes.
-      const described = describe(context.dump(result.error), deadlineMs, true);
+      const thrown = describe(context.dump(result.error), deadlineMs, true);
       result.error.dispose();
-      return { ok: false, ...described, left: true };
+      return { ok: false, thrown };
     }
     const text = context.getString(result.value);
     result.value.dispose();
-    const left = text[1] === '!';
-    const body = text.slice(left ? 2 : 1);
-    if (text[0] === 'R') return { ok: true, json: body, left };
-    return { ok: false, ...describe(JSON.parse(body), deadlineMs, true), left };
+    return { ok: true, text };
   }
 
   private compile(script: string): CompiledCodec {
@@ -158,7 +215,7 @@ export class CodecSandbox {
       adopt.dispose();
       factory.dispose();
       codec.call = context.unwrapResult(adopted);
-      const probe = this.invoke(codec, 'probe', '', 0, 0, '', SANDBOX_LIMITS.compileMs);
+      const probe = this.invoke(codec, 'probe', '', 0, SANDBOX_LIMITS.compileMs);
       if (!probe.ok) throw new CodecCompileError(probe.error);
       const [decodes, encodes] = JSON.parse(probe.json) as [boolean, boolean];
       if (!decodes) throw new CodecCompileError('the script defines no function decodeUplink');
@@ -225,6 +282,18 @@ function describe(thrown: unknown, deadlineMs: number, prefixed: boolean): { err
   const line = Number(position[1]);
   const column = line === 1 && prefixed ? Number(position[2]) - SCRIPT_PREFIX.length : Number(position[2]);
   return { error: `${text} (line ${line}, column ${column})`, limitHit };
+}
+
+/** One answer of the prelude: 'R' + JSON, or 'E' (an error) / 'L' (a limit) + the error described; '!' second: it left state. */
+function answerOf(text: string): CallResult {
+  const left = text[1] === '!';
+  const body = text.slice(left ? 2 : 1);
+  if (text[0] === 'R') return { ok: true, json: body, left };
+  return { ok: false, ...describe(JSON.parse(body), SANDBOX_LIMITS.deadlineMs, true), left };
+}
+
+function answersOf(text: string): CallResult[] {
+  return text ? text.split(RESULT_SEPARATOR).map(answerOf) : [];
 }
 
 const LIMIT_NAMES: Record<string, string> = {

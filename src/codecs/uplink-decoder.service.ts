@@ -1,7 +1,7 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { ConnectionsService } from '../connections/connections.service';
 import { DeviceCodecs } from '../devices/device-codecs.service';
-import { deviceStateOf } from '../devices/device-state';
+import { decodedBatteryStateOf } from '../devices/device-state';
 import { DeviceStateRecorder } from '../devices/device-state-recorder.service';
 import type { NormalizedEvent } from '../events/normalized-event';
 import { FanoutWorker } from '../fanout/fanout-worker.service';
@@ -44,7 +44,8 @@ export class UplinkDecoder implements OnModuleInit {
     const decoding = await this.codecs.decode(codec, uplink.payloadHex, uplink.port ?? PORTLESS_FPORT, Date.parse(event.time));
     const decodedEvent = { ...event, uplink: { ...uplink, ...decoding } };
     // A battery the codec decodes is the device's too.
-    if (decoding.decoded !== null) this.deviceState.record(event.device.id, { ...deviceStateOf(decodedEvent, new Date(event.receivedAt)), seenAt: null, lastUplink: null });
+    const battery = decoding.decoded === null ? null : decodedBatteryStateOf(decodedEvent, new Date(event.receivedAt));
+    if (battery) this.deviceState.record(event.device.id, battery);
     return decodedEvent;
   }
 

@@ -34,19 +34,30 @@ const MAX_BATTERY_VOLTS = 5;
  */
 export function deviceStateOf(event: Pick<IncomingEvent, 'type' | 'time' | 'uplink' | 'radio' | 'status'>, receivedAt: Date): DeviceState {
   if (!SIGNS_OF_LIFE.has(event.type)) return { seenAt: null, lastUplink: null, battery: null };
-  const time = new Date(Math.min(Date.parse(event.time), receivedAt.getTime())).toISOString();
+  const time = stateTime(event, receivedAt);
   const lastUplink =
     event.type === 'uplink'
       ? { time, fcnt: event.uplink?.fcnt ?? null, rssi: event.radio?.rssi ?? null, snr: event.radio?.snr ?? null, gatewayCount: event.radio?.gateways.length ?? 0 }
       : null;
-  return { seenAt: time, lastUplink, battery: batteryOf(event, time) };
+  const reading = batteryOf(event);
+  return { seenAt: time, lastUplink, battery: reading && { ...reading, time } };
+}
+
+/** Only the battery an uplink's codec decoded, when it decoded one (most do not: nothing is computed then). */
+export function decodedBatteryStateOf(event: Pick<IncomingEvent, 'time' | 'uplink' | 'status'>, receivedAt: Date): DeviceState | null {
+  const reading = batteryOf(event);
+  return reading && { seenAt: null, lastUplink: null, battery: { ...reading, time: stateTime(event, receivedAt) } };
+}
+
+function stateTime(event: Pick<IncomingEvent, 'time'>, receivedAt: Date): string {
+  return new Date(Math.min(Date.parse(event.time), receivedAt.getTime())).toISOString();
 }
 
 /** From a status event, else from a codec's (or the network decoder's) `battery` field. */
-function batteryOf(event: Pick<IncomingEvent, 'uplink' | 'status'>, time: string): Battery | null {
+function batteryOf(event: Pick<IncomingEvent, 'uplink' | 'status'>): Omit<Battery, 'time'> | null {
   const volts = event.status?.batteryV ?? null;
   const percent = event.status?.batteryPercent ?? null;
-  if (volts !== null || percent !== null) return { volts, percent, time };
+  if (volts !== null || percent !== null) return { volts, percent };
   const decoded = event.uplink?.decoded;
   if (typeof decoded !== 'object' || decoded === null) return null;
   const fields = decoded as Record<string, unknown>;
@@ -54,7 +65,7 @@ function batteryOf(event: Pick<IncomingEvent, 'uplink' | 'status'>, time: string
   const bare = named('battery');
   const decodedVolts = named('batteryV') ?? (bare !== null && bare <= MAX_BATTERY_VOLTS ? bare : null);
   const decodedPercent = named('batteryPercent') ?? (bare !== null && bare > MAX_BATTERY_VOLTS ? bare : null);
-  return decodedVolts !== null || decodedPercent !== null ? { volts: decodedVolts, percent: decodedPercent, time } : null;
+  return decodedVolts !== null || decodedPercent !== null ? { volts: decodedVolts, percent: decodedPercent } : null;
 }
 
 /** Newest wins, part by part: events of one device may be recorded out of order. */

@@ -128,6 +128,26 @@ describe('codec sandbox (QuickJS, in its own thread)', () => {
     expect(first).toEqual({ ...same, ports: ['1'], randoms: expect.any(Array) });
     expect(second).toEqual({ ...same, ports: ['2'], randoms: expect.any(Array) });
     expect(first.randoms).not.toEqual(second.randoms);
+    // Asked together, they are made in one call into QuickJS: still each from the same state.
+    const key = `keeper${(version += 1)}@1`;
+    const together = await Promise.all([3, 4, 5].map((fPort) => run(keeper, { bytes: [], fPort }, key)));
+    expect(together).toEqual([3, 4, 5].map((fPort) => ({ ok: true, value: { ...same, ports: [String(fPort)], randoms: expect.any(Array) }, ms: expect.any(Number) })));
+    const randoms = together.map((outcome) => JSON.stringify((outcome as { value: { randoms: number[] } }).value.randoms));
+    expect(new Set(randoms).size).toBe(3);
+  });
+
+  it('gives each of the calls made together its own deadline: one stopped after the others is made again first', async () => {
+    // A loop of bytes[0] × 100,000 turns, sized to take about 15 ms here (once QuickJS's code is warm).
+    const script = 'function decodeUplink(input) { var n = input.bytes[0] * 100000, x = 0; for (var i = 0; i < n; i++) x += i; if (input.fPort === 9) while (true) {} return { data: input.fPort } }';
+    const probes = [];
+    for (let i = 0; i < 3; i++) probes.push((await run(script, { bytes: [2], fPort: 1 }, 'paced@1')).ms);
+    const turns = Math.max(1, Math.min(250, Math.round((2 * 15) / Math.max(Math.min(...probes), 0.05))));
+    // Eight calls of ~15 ms each: more than one deadline's worth, asked together.
+    const paced = await Promise.all(Array.from({ length: 8 }, (_, i) => run(script, { bytes: [turns], fPort: 10 + i }, 'paced@1')));
+    expect(paced.map((outcome) => (outcome.ok ? outcome.value : outcome.error))).toEqual(Array.from({ length: 8 }, (_, i) => 10 + i));
+    // An endless one among them is stopped, and only it.
+    const mixed = await Promise.all([1, 2, 9, 3].map((fPort) => run(script, { bytes: [1], fPort }, 'paced@1')));
+    expect(mixed.map((outcome) => (outcome.ok ? outcome.value : outcome.error))).toEqual([1, 2, `stopped after ${SANDBOX_LIMITS.deadlineMs} ms (time limit)`, 3]);
   });
 
   it('throws away a context left with what cannot be removed: a fixed global, another global prototype, a Promise job', async () => {
