@@ -110,10 +110,11 @@ export class CodecSandbox {
       const { answers, stopped } = this.decodeInQuickjs(codec, uplinks.slice(results.length));
       let discard = stopped || codec.runtime.hasPendingJob();
       for (const [i, answer] of answers.entries()) {
-        // A limit after other calls in the same context may be theirs (memory): made again first.
-        if (i > 0 && !answer.ok && answer.limitHit) break;
+        const limit = !answer.ok && answer.limitHit;
+        if (limit || answer.left) discard = true;
+        // A limit after other calls in the same context may be theirs (memory): made again first, in a fresh one.
+        if (limit && i > 0) break;
         results.push(this.counted(key, answer));
-        if (answer.left || (!answer.ok && answer.limitHit)) discard = true;
       }
       if (discard) this.discard(key);
     }

@@ -44,7 +44,7 @@ export class UplinkDecoder implements OnModuleInit {
     const decoding = await this.codecs.decode(codec, uplink.payloadHex, uplink.port ?? PORTLESS_FPORT, Date.parse(event.time));
     const decodedEvent = { ...event, uplink: { ...uplink, ...decoding } };
     // A battery the codec decodes is the device's too.
-    const battery = decoding.decoded === null ? null : decodedBatteryStateOf(decodedEvent, new Date(event.receivedAt));
+    const battery = decoding.decoded === null ? null : decodedBatteryStateOf(decodedEvent);
     if (battery) this.deviceState.record(event.device.id, battery);
     return decodedEvent;
   }

@@ -44,9 +44,9 @@ export function deviceStateOf(event: Pick<IncomingEvent, 'type' | 'time' | 'upli
 }
 
 /** Only the battery an uplink's codec decoded, when it decoded one (most do not: nothing is computed then). */
-export function decodedBatteryStateOf(event: Pick<IncomingEvent, 'time' | 'uplink' | 'status'>, receivedAt: Date): DeviceState | null {
+export function decodedBatteryStateOf(event: Pick<IncomingEvent, 'time' | 'uplink' | 'status'> & { receivedAt: string }): DeviceState | null {
   const reading = batteryOf(event);
-  return reading && { seenAt: null, lastUplink: null, battery: { ...reading, time: stateTime(event, receivedAt) } };
+  return reading && { seenAt: null, lastUplink: null, battery: { ...reading, time: stateTime(event, new Date(event.receivedAt)) } };
 }
 
 function stateTime(event: Pick<IncomingEvent, 'time'>, receivedAt: Date): string {

@@ -148,6 +148,10 @@ describe('codec sandbox (QuickJS, in its own thread)', () => {
     // An endless one among them is stopped, and only it.
     const mixed = await Promise.all([1, 2, 9, 3].map((fPort) => run(script, { bytes: [1], fPort }, 'paced@1')));
     expect(mixed.map((outcome) => (outcome.ok ? outcome.value : outcome.error))).toEqual([1, 2, `stopped after ${SANDBOX_LIMITS.deadlineMs} ms (time limit)`, 3]);
+    // So is one out of memory among them, and the calls after it still decode.
+    const hungry = 'function decodeUplink(input) { if (input.fPort === 8) { var a = new Uint8Array(32 * 1024 * 1024); } return { data: input.fPort } }';
+    const withBomb = await Promise.all([1, 8, 2].map((fPort) => run(hungry, { bytes: [], fPort }, 'hungry@1')));
+    expect(withBomb.map((outcome) => (outcome.ok ? outcome.value : outcome.error))).toEqual([1, 'out of memory (limit 16 MiB)', 2]);
   });
 
   it('throws away a context left with what cannot be removed: a fixed global, another global prototype, a Promise job', async () => {
