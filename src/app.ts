@@ -41,15 +41,17 @@ export async function createApp(env: Record<string, string | undefined> = {}): P
     if (!jsonMayHoldUnstorableText(text)) storableBodies.add(request);
     parseJson(request, text, done);
   });
-  fastify.addHook('preValidation', async (request, reply) => {
+  // A callback hook, not an async one: it runs on every request.
+  fastify.addHook('preValidation', (request, reply, done) => {
     for (const [where, value] of [['path', request.params], ['query', request.query], ['body', request.body]] as const) {
       if (where === 'body' && storableBodies.has(request)) continue;
       const problem = unstorableText(value);
       if (problem) {
-        await reply.status(400).send({ statusCode: 400, error: 'Bad Request', message: `${where}: ${problem}` });
+        void reply.status(400).send({ statusCode: 400, error: 'Bad Request', message: `${where}: ${problem}` });
         return;
       }
     }
+    done();
   });
   if (settings.BRIDGE_ROLE === 'worker') {
     fastify.addHook('onRequest', async (request, reply) => {

@@ -126,3 +126,8 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
   }
   return result.data;
 }
+
+/** Whether debug lines are written: the hot path skips building the ones per event when they are not. */
+export function logsDebug(settings: Pick<Settings, 'LOG_LEVEL'>): boolean {
+  return settings.LOG_LEVEL === 'debug' || settings.LOG_LEVEL === 'trace';
+}

@@ -3,7 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { Job, Worker } from 'bullmq';
 import { CoalescingBatcher } from '../common/coalescing-batcher';
 import { PeriodicTask, workerOptions } from '../common/job-queues';
-import { Settings } from '../config/settings';
+import { logsDebug, Settings } from '../config/settings';
 import { EventStore, PublishedMark } from '../events/event-store.service';
 import { NormalizedEvent } from '../events/normalized-event';
 import { FANOUT_QUEUE, FanoutQueue, PublishJob } from './fanout-queue.service';
@@ -40,6 +40,10 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     return lists.map(() => undefined);
   });
 
+  private readonly topicPrefix: string;
+  private readonly includeRaw: boolean;
+  private readonly logsEvents: boolean;
+
   constructor(
     private readonly config: ConfigService<Settings, true>,
     private readonly store: EventStore,
@@ -48,7 +52,11 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly webhooks: WebhookDispatcher,
     private readonly metrics: MetricsService,
     private readonly live: LiveEventBus,
-  ) {}
+  ) {
+    this.topicPrefix = config.get('MQTT_TOPIC_PREFIX', { infer: true });
+    this.includeRaw = config.get('MQTT_INCLUDE_RAW', { infer: true });
+    this.logsEvents = logsDebug({ LOG_LEVEL: config.get('LOG_LEVEL', { infer: true }) });
+  }
 
   onApplicationBootstrap(): void {
     if (this.config.get('BRIDGE_ROLE', { infer: true }) === 'api') return;
@@ -84,7 +92,6 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     if (stored.length === 0) return;
     const events = this.preparer ? await this.preparer(stored) : stored;
     let rewritten = new Set(events.filter((event, i) => event !== stored[i]));
-    const prefix = this.config.get('MQTT_TOPIC_PREFIX', { infer: true });
     const deliveries = await this.webhooks.deliveriesFor(events);
     if (deliveries.length && rewritten.size) {
       await this.store.rewriteUplinks([...rewritten]);
@@ -93,15 +100,14 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
     await this.webhooks.dispatch(deliveries);
     // Each event is serialized once, for MQTT and live streams both.
     const documents = events.map(documentWithoutRaw);
-    const includeRaw = this.config.get('MQTT_INCLUDE_RAW', { infer: true });
-    const outcomes = await Promise.allSettled(
-      events.map((event, i) => this.mqtt.publish(eventTopic(prefix, event), includeRaw ? withRaw(documents[i], event.raw) : documents[i])),
+    const outcomes = await this.mqtt.publishAll(
+      events.map((event, i) => ({ topic: eventTopic(this.topicPrefix, event), payload: this.includeRaw ? withRaw(documents[i], event.raw) : documents[i] })),
     );
     const published = events.filter((_, i) => outcomes[i].status === 'fulfilled');
     for (const event of published) this.metrics.mqttPublishLatency.observe((Date.now() - Date.parse(event.receivedAt)) / 1000);
     this.live.publish(events.flatMap((event, i) => (outcomes[i].status === 'fulfilled' ? [liveEventOf(event, documents[i])] : [])));
     if (published.length) await this.marker.push(published.map((event) => ({ id: event.id, time: event.time, uplink: rewritten.has(event) ? event.uplink : undefined })));
-    for (const event of published) this.logger.debug(`published event ${event.id} on MQTT`);
+    if (this.logsEvents) for (const event of published) this.logger.debug(`published event ${event.id} on MQTT`);
     const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     if (!failure) return;
     const waiting = events.filter((event, i) => outcomes[i].status === 'rejected' && rewritten.has(event));
@@ -110,14 +116,14 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async readUnpublished(idLists: string[][]): Promise<NormalizedEvent[][]> {
-    const events = await this.store.findUnpublishedByIds(idLists.flat(), this.config.get('MQTT_INCLUDE_RAW', { infer: true }));
+    const events = await this.store.findUnpublishedByIds(idLists.flat(), this.includeRaw);
     const byId = new Map(events.map((event) => [event.id, event]));
     return idLists.map((ids) => ids.flatMap((id) => byId.get(id) ?? []));
   }
 
   /** Events as stored, as the fan-out would have read them back (without `raw` unless MQTT includes it). */
   private asRead(events: NormalizedEvent[]): NormalizedEvent[] {
-    return this.config.get('MQTT_INCLUDE_RAW', { infer: true }) ? events : events.map((event) => ({ ...event, raw: null }));
+    return this.includeRaw ? events : events.map((event) => ({ ...event, raw: null }));
   }
 
   private async sweep(): Promise<void> {

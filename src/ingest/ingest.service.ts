@@ -3,7 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { settleWithin } from '../common/settle-within';
 import { isUnavailable } from '../common/unavailable';
 import { uuid7 } from '../common/uuid7';
-import { Settings } from '../config/settings';
+import { logsDebug, Settings } from '../config/settings';
 import { ConnectionsService, OpenConnection } from '../connections/connections.service';
 import { EventStore, IngestContext, StoredEvent } from '../events/event-store.service';
 import { IncomingEvent } from '../events/normalized-event';
@@ -57,6 +57,7 @@ export class IngestService implements OnModuleInit {
   private readonly logger = new Logger(IngestService.name);
   private readonly interceptors: IngestInterceptor[] = [];
   private readonly storeTimeoutMs: number;
+  private readonly logsEvents: boolean;
 
   constructor(
     private readonly store: EventStore,
@@ -67,6 +68,7 @@ export class IngestService implements OnModuleInit {
     config: ConfigService<Settings, true>,
   ) {
     this.storeTimeoutMs = config.get('JOURNAL_STORE_TIMEOUT_MS', { infer: true });
+    this.logsEvents = logsDebug({ LOG_LEVEL: config.get('LOG_LEVEL', { infer: true }) });
   }
 
   onModuleInit(): void {
@@ -115,7 +117,7 @@ export class IngestService implements OnModuleInit {
     this.fanout.enqueueInBackground(stored.filter((event) => event.isNew));
     for (const event of stored) {
       // Debug level: with the request id that pino adds, this ties a request to its event ids.
-      this.logger.debug(`${event.isNew ? 'stored' : 'merged into'} event ${event.id} (${event.type}) of device ${event.deviceId}`);
+      if (this.logsEvents) this.logger.debug(`${event.isNew ? 'stored' : 'merged into'} event ${event.id} (${event.type}) of device ${event.deviceId}`);
       if (event.isNew) this.metrics.eventsIngested.inc({ network: connection.network, type: event.type });
       else this.metrics.duplicatesMerged.inc({ network: connection.network });
     }

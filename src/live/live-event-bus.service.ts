@@ -8,6 +8,11 @@ import { decodeLiveMessage, encodeLiveMessage, LiveEvent } from './live-message'
 const SUBSCRIBE_TIMEOUT_MS = 3000;
 /** How long a count of subscribers above zero is trusted before it is asked again. */
 const LISTENERS_TRUSTED_MS = 1000;
+/**
+ * How long "nobody listens" is trusted. A process's first subscription is used only this long
+ * after it is made: by then no publisher still trusts an answer from before it.
+ */
+const NOBODY_TRUSTED_MS = 200;
 
 /**
  * Carries published events from the processes that publish them (workers) to the processes that
@@ -43,14 +48,18 @@ export class LiveEventBus implements OnModuleDestroy {
   }
 
   /**
-   * Whether a process (this one or another api) subscribes to the channel. "Nobody" is asked
-   * again at every batch, a small command, so that a stream that just opened misses nothing;
-   * "someone" is trusted for a while (a batch sent to a stream that closed meanwhile is harmless).
+   * Whether a process (this one or another api) subscribes to the channel. Each answer is trusted
+   * a while: "someone" for longer (a batch sent to a stream that closed meanwhile is harmless),
+   * "nobody" briefly, as long as a new subscription waits before it is used (see connect), so that
+   * a stream that just opened misses nothing. Asking at every batch was a Redis round trip per batch.
    */
   private async anyListener(): Promise<boolean> {
-    if (this.listeners.count > 0 && Date.now() - this.listeners.checkedAt < LISTENERS_TRUSTED_MS) return true;
+    const trustedMs = this.listeners.count > 0 ? LISTENERS_TRUSTED_MS : NOBODY_TRUSTED_MS;
+    if (Date.now() - this.listeners.checkedAt < trustedMs) return this.listeners.count > 0;
+    // Trusted from before it was asked: a subscription Redis saw after the answer is not in it.
+    const askedAt = Date.now();
     const [, count] = (await this.redis.client.pubsub('NUMSUB', this.channel)) as [string, number | string];
-    this.listeners = { count: Number(count), checkedAt: Date.now() };
+    this.listeners = { count: Number(count), checkedAt: askedAt };
     return this.listeners.count > 0;
   }
 
@@ -80,6 +89,7 @@ export class LiveEventBus implements OnModuleDestroy {
     } finally {
       clearTimeout(timer);
     }
+    await new Promise((resolve) => setTimeout(resolve, NOBODY_TRUSTED_MS));
   }
 
   private deliver(message: string): void {
