@@ -128,6 +128,6 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
 }
 
 /** Whether debug lines are written: the hot path skips building the ones per event when they are not. */
-export function logsDebug(settings: Pick<Settings, 'LOG_LEVEL'>): boolean {
-  return settings.LOG_LEVEL === 'debug' || settings.LOG_LEVEL === 'trace';
+export function logsDebug(level: Settings['LOG_LEVEL']): boolean {
+  return level === 'debug' || level === 'trace';
 }

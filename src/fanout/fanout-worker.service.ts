@@ -55,7 +55,7 @@ export class FanoutWorker implements OnApplicationBootstrap, OnModuleDestroy {
   ) {
     this.topicPrefix = config.get('MQTT_TOPIC_PREFIX', { infer: true });
     this.includeRaw = config.get('MQTT_INCLUDE_RAW', { infer: true });
-    this.logsEvents = logsDebug({ LOG_LEVEL: config.get('LOG_LEVEL', { infer: true }) });
+    this.logsEvents = logsDebug(config.get('LOG_LEVEL', { infer: true }));
   }
 
   onApplicationBootstrap(): void {

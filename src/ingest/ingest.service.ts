@@ -68,7 +68,7 @@ export class IngestService implements OnModuleInit {
     config: ConfigService<Settings, true>,
   ) {
     this.storeTimeoutMs = config.get('JOURNAL_STORE_TIMEOUT_MS', { infer: true });
-    this.logsEvents = logsDebug({ LOG_LEVEL: config.get('LOG_LEVEL', { infer: true }) });
+    this.logsEvents = logsDebug(config.get('LOG_LEVEL', { infer: true }));
   }
 
   onModuleInit(): void {
