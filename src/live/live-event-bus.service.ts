@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import Redis from 'ioredis';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Settings } from '../config/settings';
 import { RedisService } from '../database/redis.service';
 import { decodeLiveMessage, encodeLiveMessage, LiveEvent } from './live-message';
@@ -89,7 +90,7 @@ export class LiveEventBus implements OnModuleDestroy {
     } finally {
       clearTimeout(timer);
     }
-    await new Promise((resolve) => setTimeout(resolve, NOBODY_TRUSTED_MS));
+    await sleep(NOBODY_TRUSTED_MS);
   }
 
   private deliver(message: string): void {
