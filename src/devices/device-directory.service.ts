@@ -87,47 +87,52 @@ export class DeviceDirectory {
 
   private async registerBatch(sightings: Sighting[]): Promise<Array<DeviceRow | ItemFailure>> {
     try {
-      return await this.registerMany(sightings);
+      return await this.register(sightings);
     } catch (error) {
       // A row Postgres refuses must not fail other requests' devices: each goes alone then.
       if (sightings.length === 1 || !/^2[23]/.test((error as { code?: string })?.code ?? '')) throw error;
       const results: Array<DeviceRow | ItemFailure> = [];
-      for (const sighting of sightings) results.push(await this.registerOne(sighting).catch((failure: unknown) => new ItemFailure(failure)));
+      for (const sighting of sightings) results.push(await this.register([sighting]).then(([row]) => row, (failure: unknown) => new ItemFailure(failure)));
       return results;
     }
   }
 
-  /** The no-op DO UPDATE makes RETURNING give the existing rows too. */
-  private async registerMany(sightings: Sighting[]): Promise<DeviceRow[]> {
-    if (sightings.length === 1) return [await this.registerOne(sightings[0])];
-    // ON CONFLICT cannot touch a row twice in one statement: one row per device.
+  /**
+   * Registers the devices not yet in the registry and reads the others, without locking a row:
+   * a known device's row is only read, so other processes writing its state (each in its own
+   * order) cannot deadlock with this. New devices go in key order, the order every process uses.
+   */
+  private async register(sightings: Sighting[]): Promise<Array<DeviceRow & { connection_id: string }>> {
+    // One row per device: a device named twice in one statement would conflict with itself.
     const byKey = new Map(sightings.map((s) => [cacheKey(s.connectionId, s.identity.externalId), s]));
+    const records = [...byKey].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, s]) => toRecord(s));
     const { rows } = await this.prisma.pool.query<DeviceRow & { connection_id: string }>({
       name: 'resolve-devices',
-      text: `INSERT INTO devices (id, connection_id, external_id, name, dev_eui, join_eui, origin, downlink_url, updated_at)
-             SELECT id, connection_id, external_id, name, dev_eui, join_eui, 'discovered', downlink_url, now()
-             FROM jsonb_to_recordset($1::jsonb) AS d(id uuid, connection_id text, external_id text, name text, dev_eui text, join_eui text, downlink_url text)
-             ON CONFLICT (connection_id, external_id) DO UPDATE SET external_id = EXCLUDED.external_id
-             RETURNING id, connection_id, external_id, name, dev_eui, join_eui, downlink_url`,
-      values: [JSON.stringify([...byKey.values()].map(toRecord))],
+      text: `WITH sighted AS (
+               SELECT * FROM jsonb_to_recordset($1::jsonb)
+                 AS d(id uuid, connection_id text, external_id text, name text, dev_eui text, join_eui text, downlink_url text)
+             ),
+             registered AS (
+               INSERT INTO devices (id, connection_id, external_id, name, dev_eui, join_eui, origin, downlink_url, updated_at)
+               SELECT id, connection_id, external_id, name, dev_eui, join_eui, 'discovered', downlink_url, now() FROM sighted
+               ON CONFLICT (connection_id, external_id) DO NOTHING
+               RETURNING ${DEVICE_COLUMNS}
+             )
+             SELECT ${DEVICE_COLUMNS} FROM devices JOIN sighted USING (connection_id, external_id)
+             UNION ALL
+             SELECT * FROM registered`,
+      values: [JSON.stringify(records)],
     });
+    // Last wins: a device deleted while this ran is read from before, and registered anew.
     const found = new Map(rows.map((row) => [cacheKey(row.connection_id, row.external_id), row]));
+    // Registered by another process since this statement began: committed now, so the next statement sees it.
+    const missing = [...byKey].filter(([key]) => !found.has(key)).map(([, sighting]) => sighting);
+    if (missing.length) for (const row of await this.register(missing)) found.set(cacheKey(row.connection_id, row.external_id), row);
     return sightings.map((s) => found.get(cacheKey(s.connectionId, s.identity.externalId))!);
   }
-
-  private async registerOne(sighting: Sighting): Promise<DeviceRow> {
-    const r = toRecord(sighting);
-    const { rows } = await this.prisma.pool.query<DeviceRow>({
-      name: 'resolve-device',
-      text: `INSERT INTO devices (id, connection_id, external_id, name, dev_eui, join_eui, origin, downlink_url, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'discovered', $7, now())
-             ON CONFLICT (connection_id, external_id) DO UPDATE SET external_id = EXCLUDED.external_id
-             RETURNING id, external_id, name, dev_eui, join_eui, downlink_url`,
-      values: [r.id, r.connection_id, r.external_id, r.name, r.dev_eui, r.join_eui, r.downlink_url],
-    });
-    return rows[0];
-  }
 }
+
+const DEVICE_COLUMNS = 'devices.id, devices.connection_id, devices.external_id, devices.name, devices.dev_eui, devices.join_eui, devices.downlink_url';
 
 function cacheKey(connectionId: string, externalId: string): string {
   return `${connectionId}\u0000${externalId}`;

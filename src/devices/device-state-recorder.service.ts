@@ -52,14 +52,17 @@ export class DeviceStateRecorder implements OnApplicationBootstrap, OnModuleDest
     const rows = states.map(([id, state]) => ({ id, seen_at: state.seenAt, last_uplink: state.lastUplink, battery: state.battery }));
     await this.prisma.pool.query({
       name: 'write-device-state',
-      text: `UPDATE devices d SET
+      // The rows are locked in id order first: the update's own plan would lock them in whatever
+      // order it joins them, and two instances flushing the same devices could deadlock.
+      text: `WITH s AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS s(id uuid, seen_at timestamptz, last_uplink jsonb, battery jsonb)),
+                  locked AS (SELECT d.id FROM devices d JOIN s USING (id) ORDER BY d.id FOR NO KEY UPDATE OF d)
+             UPDATE devices d SET
                last_seen_at = GREATEST(d.last_seen_at, s.seen_at),
                last_uplink = CASE WHEN d.last_uplink IS NULL OR (d.last_uplink->>'time')::timestamptz <= (s.last_uplink->>'time')::timestamptz
                                   THEN COALESCE(s.last_uplink, d.last_uplink) ELSE d.last_uplink END,
                battery = CASE WHEN d.battery IS NULL OR (d.battery->>'time')::timestamptz <= (s.battery->>'time')::timestamptz
                               THEN COALESCE(s.battery, d.battery) ELSE d.battery END
-             FROM jsonb_to_recordset($1::jsonb) AS s(id uuid, seen_at timestamptz, last_uplink jsonb, battery jsonb)
-             WHERE d.id = s.id`,
+             FROM s WHERE d.id = s.id AND d.id IN (SELECT id FROM locked)`,
       values: [JSON.stringify(rows)],
     });
   }

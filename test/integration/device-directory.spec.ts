@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
 import type { PrismaService } from '../../src/database/prisma.service';
 import { DeviceDirectory } from '../../src/devices/device-directory.service';
+import { DeviceStateRecorder } from '../../src/devices/device-state-recorder.service';
 import { TestBridge } from '../support/bridge';
 import { TEST_DATABASE_URL } from '../support/env';
 
@@ -34,7 +35,7 @@ describe('DeviceDirectory on the real devices table', () => {
     // Three events per device, as multi-buy copies and a start's first sightings bring them.
     const refs = await Promise.all([...externalIds, ...externalIds, ...externalIds].map((externalId) => directory.resolve(connectionId, { externalId, name: `dev ${externalId}` })));
     // The first sighting goes alone; the others gather behind it.
-    expect(statements).toEqual({ 'resolve-device': 1, 'resolve-devices': 1 });
+    expect(statements).toEqual({ 'resolve-devices': 2 });
     expect(new Set(refs.map((ref) => ref.id)).size).toBe(20);
     refs.forEach((ref, i) => expect(ref).toMatchObject({ externalId: externalIds[i % 20], name: `dev ${externalIds[i % 20]}` }));
     const { rows } = await pool.query('SELECT id, external_id FROM devices WHERE connection_id = $1 ORDER BY external_id', [connectionId]);
@@ -42,7 +43,7 @@ describe('DeviceDirectory on the real devices table', () => {
     expect(rows.map((row) => row.id)).toEqual(refs.slice(0, 20).map((ref) => ref.id));
     // Cached since.
     await directory.resolve(connectionId, { externalId: 'D00' });
-    expect(statements).toEqual({ 'resolve-device': 1, 'resolve-devices': 1 });
+    expect(statements).toEqual({ 'resolve-devices': 2 });
   });
 
   it('registers the good devices of a batch that one device Postgres refuses would have failed, and fails only that one', async () => {
@@ -53,5 +54,35 @@ describe('DeviceDirectory on the real devices table', () => {
       directory.resolve(connectionId, { externalId: 'E3' }),
     ]);
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+  });
+
+  it('resolves known devices with a cold cache while other processes write their state, without a deadlock', async () => {
+    // As after a restart, or each minute when the cache expires: a batch of known devices resolved
+    // while other api processes write the same devices' last-seen state, each in its own order.
+    const externalIds = Array.from({ length: 80 }, (_, i) => `S${String(i).padStart(2, '0')}`);
+    const ids = (await Promise.all(externalIds.map((externalId) => directory.resolve(connectionId, { externalId })))).map((ref) => ref.id);
+    const prisma = { pool } as unknown as PrismaService;
+    const shuffled = <T>(items: T[]) => items.map((item) => ({ item, at: Math.random() })).sort((a, b) => a.at - b.at).map(({ item }) => item);
+    const writeState = async () => {
+      const recorder = new DeviceStateRecorder(prisma);
+      for (const id of shuffled(ids)) recorder.record(id, { seenAt: new Date().toISOString(), lastUplink: null, battery: null });
+      await recorder.flush();
+    };
+    const failures: string[] = [];
+    let resolving = true;
+    const keepWritingState = async () => {
+      while (resolving) await writeState().catch((error: Error) => failures.push(`state: ${error.message}`));
+    };
+    const writers = [keepWritingState(), keepWritingState()];
+    for (let round = 0; round < 20; round++) {
+      const cold = new DeviceDirectory(prisma);
+      const outcomes = await Promise.allSettled(shuffled(externalIds).map((externalId) => cold.resolve(connectionId, { externalId })));
+      for (const outcome of outcomes) if (outcome.status === 'rejected') failures.push(`resolve: ${(outcome.reason as Error).message}`);
+    }
+    resolving = false;
+    await Promise.all(writers);
+    expect(failures).toEqual([]);
+    const { rows } = await pool.query('SELECT count(*)::int AS n FROM devices WHERE connection_id = $1 AND external_id LIKE $2', [connectionId, 'S%']);
+    expect(rows[0].n).toBe(80);
   });
 });
