@@ -5,9 +5,13 @@ export function isPostgresUnavailable(error: unknown): boolean {
   );
 }
 
-/** Postgres or Redis cannot be reached: the caller should retry, so 503 rather than 500. */
+/**
+ * Postgres or Redis cannot be reached, or Postgres aborted the statement for a deadlock or a
+ * serialization failure (nothing of it was written): the caller should retry, so 503 rather than
+ * 500, and ingest journals the event instead of refusing it.
+ */
 export function isUnavailable(error: unknown): boolean {
-  return isPostgresUnavailable(error) || /Connection is closed/i.test(describe(error));
+  return isPostgresUnavailable(error) || /^(40P01|40001) |Connection is closed/i.test(describe(error));
 }
 
 function describe(error: unknown): string {
