@@ -137,6 +137,8 @@ interface Outcome {
   published: number;
   webhooks: number;
   lost: number;
+  /** The processes' error lines (a refused replay, say): printed when something went missing. */
+  errorLines: string[];
 }
 
 describe('fault suite', () => {
@@ -160,6 +162,7 @@ describe('fault suite', () => {
     it(`${name}: ${fault.allAnswered ? 'every delivery answered 2xx, ' : ''}nothing accepted lost or stored twice`, async () => {
       const outcome = await runScenario(name, fault);
       outcomes.push(outcome);
+      if (outcome.lost || outcome.stored !== outcome.answered2xx) console.log(`${name}: error lines of the processes\n${outcome.errorLines.join('\n')}`);
       expect(outcome.answered2xx).toBeGreaterThan(100);
       if (fault.journals) expect(outcome.journaled).toBeGreaterThan(0);
       if (fault.allAnswered) expect(outcome.non2xx).toBe(0);
@@ -176,6 +179,8 @@ describe('fault suite', () => {
 /** An api process behind a pretend load balancer: `drain` takes it out of rotation. */
 class ApiProcess {
   process!: BridgeProcess;
+  /** Every process it ran, the killed ones too. */
+  readonly runs: BridgeProcess[] = [];
   inRotation = false;
   private inFlight = 0;
   exitedUnexpectedly = false;
@@ -184,6 +189,7 @@ class ApiProcess {
 
   async start(): Promise<void> {
     this.process = BridgeProcess.spawn(this.settings);
+    this.runs.push(this.process);
     const spawned = this.process;
     void spawned.exited().then((code) => {
       if (code !== null && spawned === this.process) this.exitedUnexpectedly = true;
@@ -304,6 +310,9 @@ async function runScenario(fault: string, { loadSeconds, inject, apiSettings }: 
       published: [...answered].filter((key) => subscriber.seen.has(key)).length,
       webhooks: [...answered].filter((key) => receiver.seen.has(key)).length,
       lost: [...answered].filter((key) => !subscriber.seen.has(key) || !receiver.seen.has(key)).length,
+      errorLines: [...apis.flatMap((api) => api.runs), worker]
+        .flatMap((run) => run.output.join('').split('\n'))
+        .filter((line) => /"level":(50|60)/.test(line)),
     };
   } finally {
     await Promise.all([...apis.map((api) => api.stop()), worker.stop('SIGKILL')]);
