@@ -413,6 +413,63 @@ function cannon(request, options, base = URL_BASE) {
   });
 }
 
+/**
+ * `rate` requests a second of one request definition (autocannon's shape: setupRequest,
+ * onResponse), sent open-loop: request n leaves at start + n / rate whatever the earlier ones
+ * are doing, on up to `connections` keep-alive sockets, as a network's servers send independent
+ * callbacks. Each latency is counted from the time its request was due, so a request that waited
+ * for a free socket counts its wait. Answers autocannon's result fields that runLoad reads.
+ *
+ * Not autocannon's `overallRate`: its clients send their whole second's share back to back when
+ * each second starts, then pause (httpClient.js resets `reqsMadeThisSecond` every 1,000 ms), so
+ * "1,000/s" was a burst at full speed every second; and its coordinated-omission correction uses
+ * an expected interval of ceil(1 / rate) = 1 ms (seconds taken for milliseconds), adding a made-up
+ * sample for every millisecond of a slow answer.
+ */
+function paced(request, { rate, duration, connections }, base = URL_BASE) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const { hostname, port } = new URL(base);
+  const latencies = [];
+  const result = { '2xx': 0, non2xx: 0, errors: 0 };
+  const total = Math.round(rate * duration);
+  const start = performance.now();
+  let sent = 0;
+  let settled = 0;
+  return new Promise((resolve) => {
+    const done = () => {
+      agent.destroy();
+      latencies.sort((a, b) => a - b);
+      resolve({ ...result, latency: { p50: round(percentile(latencies, 50), 2), p99: round(percentile(latencies, 99), 2) } });
+    };
+    const send = (dueAt) => {
+      const context = {};
+      const req = request.setupRequest({ method: request.method, path: request.path, headers: request.headers }, context);
+      const outgoing = http.request({ agent, hostname, port, method: req.method, path: req.path, headers: { ...req.headers, 'content-length': Buffer.byteLength(req.body ?? '') } }, (response) => {
+        const chunks = [];
+        response.on('data', (chunk) => chunks.push(chunk));
+        response.on('end', () => {
+          latencies.push(performance.now() - dueAt);
+          if (response.statusCode >= 200 && response.statusCode < 300) result['2xx']++;
+          else result.non2xx++;
+          request.onResponse?.(response.statusCode, Buffer.concat(chunks).toString(), context, response.headers);
+          if (++settled === total) done();
+        });
+      });
+      outgoing.on('error', () => {
+        result.errors++;
+        if (++settled === total) done();
+      });
+      outgoing.end(req.body);
+    };
+    const tick = () => {
+      const now = performance.now();
+      while (sent < total && start + (sent * 1000) / rate <= now) send(start + (sent++ * 1000) / rate);
+      if (sent < total) setTimeout(tick, Math.max(0, start + (sent * 1000) / rate - performance.now()));
+    };
+    tick();
+  });
+}
+
 /** CPU time (user + system) a process has used so far, in ms, from /proc. */
 function cpuMs(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -515,7 +572,9 @@ async function runLoad(target, mix, seconds, { bidir = false } = {}) {
   const load = makeLoad(target.tokens, sent, { bidir, accepted: acceptedKeys, sigfoxTimings, connections: target.connections });
   const start = performance.now();
   const results = await Promise.all(
-    mix.map(({ network, connections, rate }) => cannon(load[`${network}Request`], { connections, duration: seconds, ...(rate ? { overallRate: rate } : {}) }, target.base)),
+    mix.map(({ network, connections, rate }) =>
+      rate ? paced(load[`${network}Request`], { rate, duration: seconds, connections }, target.base) : cannon(load[`${network}Request`], { connections, duration: seconds }, target.base),
+    ),
   );
   const loadEnd = performance.now();
   const accepted = results.reduce((n, r) => n + r['2xx'], 0);
@@ -619,6 +678,7 @@ module.exports = {
   subscribe,
   drain,
   cannon,
+  paced,
   cpuMs,
   timeGets,
   rawInsertCeiling,
