@@ -470,6 +470,19 @@ function paced(request, { rate, duration, connections }, base = URL_BASE) {
   });
 }
 
+/**
+ * A bridge process's event-loop delay since the previous call, in ms: prom-client's
+ * monitorEventLoopDelay histogram, which it resets at each scrape of /metrics. Tells a tail that
+ * the process made (a stall of its one thread) from one it waited out (Postgres, the machine).
+ */
+async function eventLoopDelay(base = URL_BASE) {
+  const response = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${API_KEY}` } });
+  if (!response.ok) throw new Error(`GET /metrics: ${response.status}`);
+  const text = await response.text();
+  const gauge = (name) => round(Number(new RegExp(`^lpwan_process_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text)?.[1]) * 1000, 1);
+  return { p99Ms: gauge('p99'), maxMs: gauge('max') };
+}
+
 /** CPU time (user + system) a process has used so far, in ms, from /proc. */
 function cpuMs(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -679,6 +692,7 @@ module.exports = {
   drain,
   cannon,
   paced,
+  eventLoopDelay,
   cpuMs,
   timeGets,
   rawInsertCeiling,

@@ -96,11 +96,15 @@ async function pipelinePhases() {
       await barePipeline.stop();
     }
     console.log(`bridge: Helium at ${RATE}/s (${SECONDS} s)…`);
+    await lib.eventLoopDelay();
     latency = await phase('latency', () => lib.measureHelium(target, SECONDS, RATE));
+    latency.eventLoopDelay = await lib.eventLoopDelay();
     // Sigfox and TTS devices seen once before, as a running deployment knows its fleet.
     await lib.warmUp(() => lib.measureLatency(stack.tokens, RATE, WARMUP_SECONDS));
     console.log(`bridge: Helium, Sigfox BIDIR and TTS at ${RATE}/s (${SECONDS} s)…`);
+    await lib.eventLoopDelay();
     mixed = await phase('mixed', () => lib.measureLatency(stack.tokens, RATE, SECONDS));
+    mixed.eventLoopDelay = await lib.eventLoopDelay();
     processPeakRssMb = stack.processes.map((p) => round(p.peakRssMb));
   } finally {
     await stack.stop();
@@ -178,6 +182,11 @@ async function mainPhases() {
     row(`bare pipeline: request→MQTT p50 / p99 at ${RATE}/s`, `${round(bare.latency.p50Ms)} / ${round(bare.latency.p99Ms)}`, 'ms'),
     row(`${mode}: request→MQTT p50 / p99 at ${RATE}/s`, `${round(latency.p50Ms)} / ${round(latency.p99Ms)}`, 'ms'),
     row('request→MQTT p99 ratioToBare', round(latency.p99Ms / bare.latency.p99Ms, 2), '×', `p99 ≤ max(2 × bare, 30 ms) = ${round(p99Target)} ms`, latency.p99Ms <= p99Target),
+    row(
+      `${mode}: event-loop delay p99 / max during the ${RATE}/s phases (Helium; three networks)`,
+      `${latency.eventLoopDelay.p99Ms} / ${latency.eventLoopDelay.maxMs}; ${mixed.eventLoopDelay.p99Ms} / ${mixed.eventLoopDelay.maxMs}`,
+      'ms',
+    ),
     row(`${mode}: MQTT-delivered events/s (full speed)`, round(throughput.deliveredPerSecond, 0), '/s'),
     row('accepted events not delivered to MQTT (every phase)', undelivered, 'events', 0, undelivered === 0),
     row('bridge non-2xx / errors (every phase)', errors, 'requests', 0, errors === 0),
