@@ -443,21 +443,32 @@ function paced(request, { rate, duration, connections }, base = URL_BASE) {
     };
     const send = (dueAt) => {
       const context = {};
+      let finished = false;
+      let timer;
+      const finish = () => {
+        if (finished) return false;
+        finished = true;
+        clearTimeout(timer);
+        if (++settled === total) setImmediate(done);
+        return true;
+      };
       const req = request.setupRequest({ method: request.method, path: request.path, headers: request.headers }, context);
       const outgoing = http.request({ agent, hostname, port, method: req.method, path: req.path, headers: { ...req.headers, 'content-length': Buffer.byteLength(req.body ?? '') } }, (response) => {
         const chunks = [];
         response.on('data', (chunk) => chunks.push(chunk));
         response.on('end', () => {
+          if (finished) return;
           latencies.push(performance.now() - dueAt);
           if (response.statusCode >= 200 && response.statusCode < 300) result['2xx']++;
           else result.non2xx++;
           request.onResponse?.(response.statusCode, Buffer.concat(chunks).toString(), context, response.headers);
-          if (++settled === total) done();
+          finish();
         });
       });
+      // As autocannon's default: an answer that takes longer counts as an error.
+      timer = setTimeout(() => outgoing.destroy(new Error('no answer in 10 s')), 10_000);
       outgoing.on('error', () => {
-        result.errors++;
-        if (++settled === total) done();
+        if (finish()) result.errors++;
       });
       outgoing.end(req.body);
     };
