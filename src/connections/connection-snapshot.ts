@@ -20,6 +20,9 @@ export class ConnectionSnapshot {
   private records?: Map<string, ConnectionRecord>;
   private loading?: Promise<void>;
   private writing: Promise<void> = Promise.resolve();
+  /** Counts the calls of remember; `rememberedAt` gives each id's last one, for replaceAll. */
+  private remembered = 0;
+  private readonly rememberedAt = new Map<string, number>();
 
   constructor(private readonly path: string) {}
 
@@ -33,6 +36,7 @@ export class ConnectionSnapshot {
 
   /** Records what Postgres said of `id` (null: it no longer exists). Never fails the caller. */
   async remember(id: string, record: ConnectionRecord | null): Promise<void> {
+    this.rememberedAt.set(id, ++this.remembered);
     const records = await this.load();
     const known = records.get(id);
     if (record ? JSON.stringify(known) === JSON.stringify(record) : !known) return;
@@ -41,11 +45,24 @@ export class ConnectionSnapshot {
     await this.save(records);
   }
 
-  /** Every connection Postgres holds. */
-  async replaceAll(list: ConnectionRecord[]): Promise<void> {
+  /**
+   * Every connection Postgres holds, as `read` lists them. A connection remembered while `read`
+   * ran keeps what was remembered: the list may predate it, and a connection created just then
+   * would otherwise be missing from the copy until the next refresh, its ingest refused if
+   * Postgres went down meanwhile.
+   */
+  async replaceAll(read: () => Promise<ConnectionRecord[]>): Promise<void> {
+    const readSince = this.remembered;
+    const list = await read();
     const records = await this.load();
-    if (JSON.stringify([...records.values()]) === JSON.stringify(list)) return;
-    this.records = new Map(list.map((record) => [record.id, record]));
+    const next = new Map(list.map((record) => [record.id, record]));
+    for (const [id, at] of this.rememberedAt) {
+      if (at <= readSince) this.rememberedAt.delete(id);
+      else if (records.has(id)) next.set(id, records.get(id)!);
+      else next.delete(id);
+    }
+    if (JSON.stringify([...records.values()]) === JSON.stringify([...next.values()])) return;
+    this.records = next;
     await this.save(this.records);
   }
 

@@ -57,7 +57,7 @@ export class ConnectionsService implements OnApplicationBootstrap, OnModuleDestr
   onApplicationBootstrap(): void {
     if (!this.snapshot) return;
     const snapshot = this.snapshot;
-    const refresh = async () => snapshot.replaceAll((await this.prisma.connection.findMany({ orderBy: { id: 'asc' } })).map(recordOf));
+    const refresh = () => snapshot.replaceAll(async () => (await this.prisma.connection.findMany({ orderBy: { id: 'asc' } })).map(recordOf));
     this.snapshotTask = new PeriodicTask('connection snapshot', SNAPSHOT_INTERVAL_MS, refresh, this.logger).start();
     void refresh().catch(() => undefined);
   }

@@ -20,6 +20,25 @@ describe('connection snapshot (the copy on disk an api journals by when Postgres
     expect(await ConnectionSnapshot.in(dir).get('created')).toEqual(record('created'));
   });
 
+  it('keeps a connection remembered while the full list was read, though the list predates it', async () => {
+    const snapshot = ConnectionSnapshot.in(dir);
+    await snapshot.remember('old', record('old'));
+    await snapshot.remember('gone', record('gone'));
+    let listed!: (list: ReturnType<typeof record>[]) => void;
+    // As at a start: the refresh reads Postgres, and a connection is created and another deleted before it answers.
+    const refreshed = snapshot.replaceAll(() => new Promise((resolve) => (listed = resolve)));
+    await snapshot.remember('created', record('created'));
+    await snapshot.remember('gone', null);
+    listed([record('gone'), record('old')]);
+    await refreshed;
+    expect(await snapshot.get('created')).toEqual(record('created'));
+    expect(await snapshot.get('gone')).toBeUndefined();
+    expect(await ConnectionSnapshot.in(dir).get('created')).toEqual(record('created'));
+    // The next refresh lists it: what Postgres says wins again.
+    await snapshot.replaceAll(async () => [record('old')]);
+    expect(await snapshot.get('created')).toBeUndefined();
+  });
+
   it('reads a damaged copy as what it can of it, and records over it', async () => {
     writeFileSync(join(dir, 'connections.json'), JSON.stringify([null, 5, { name: 'no id' }, record('kept')]));
     const snapshot = ConnectionSnapshot.in(dir);
