@@ -10,8 +10,13 @@ import { NetworkRegistry } from './networks/network-registry';
 
 /** Paths a worker-only process still serves: it is probed and scraped like any other. */
 const WORKER_PATHS = /^\/(health|metrics)(\/|$|\?)/;
-/** Set on a request whose JSON text cannot hold what Postgres refuses. */
-const STORABLE_BODY = 'bodyTextIsStorable';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The JSON body's text cannot hold what Postgres refuses (set by the body parser below). */
+    bodyTextIsStorable: boolean;
+  }
+}
 
 export async function createApp(env: Record<string, string | undefined> = {}): Promise<NestFastifyApplication> {
   const settings = parseSettings({ ...process.env, ...env });
@@ -38,17 +43,17 @@ export async function createApp(env: Record<string, string | undefined> = {}): P
   // A JSON body whose text shows it cannot hold such text is not walked again once parsed. A flag
   // on the request, not a WeakSet of requests: under load the set's table was reallocated so often
   // that it was a fifth of what the bridge promoted to V8's old space (README, Performance).
-  fastify.decorateRequest(STORABLE_BODY, false);
+  fastify.decorateRequest('bodyTextIsStorable', false);
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
   app.useBodyParser<Server>('application/json', { bodyLimit: settings.INGEST_BODY_LIMIT }, (request, body, done) => {
     const text = body.toString('utf8');
-    (request as unknown as Record<typeof STORABLE_BODY, boolean>)[STORABLE_BODY] = !jsonMayHoldUnstorableText(text);
+    request.bodyTextIsStorable = !jsonMayHoldUnstorableText(text);
     parseJson(request, text, done);
   });
   // A callback hook, not an async one: it runs on every request.
   fastify.addHook('preValidation', (request, reply, done) => {
     for (const [where, value] of [['path', request.params], ['query', request.query], ['body', request.body]] as const) {
-      if (where === 'body' && (request as unknown as Record<typeof STORABLE_BODY, boolean>)[STORABLE_BODY]) continue;
+      if (where === 'body' && request.bodyTextIsStorable) continue;
       const problem = unstorableText(value);
       if (problem) {
         void reply.status(400).send({ statusCode: 400, error: 'Bad Request', message: `${where}: ${problem}` });
