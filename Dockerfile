@@ -29,4 +29,4 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
 # Migrations are idempotent and serialized by an advisory lock, so every replica may run them.
 # With Postgres unreachable (exit 75) an api starts all the same: its journal takes the load.
 # The heap flags are npm start's (README, Performance): V8 collects before the process grows past ~200 MB.
-CMD ["sh", "-c", "node dist/database/migrate.js; s=$?; [ $s -eq 0 ] || { [ $s -eq 75 ] && [ \"$BRIDGE_ROLE\" = api ]; } || exit $s; exec node --max-old-space-size=256 --max-semi-space-size=8 --v8-pool-size=1 dist/main.js"]
+CMD ["sh", "-c", "node dist/database/migrate.js; s=$?; [ $s -eq 0 ] || { [ $s -eq 75 ] && [ \"$BRIDGE_ROLE\" = api ]; } || exit $s; exec node --max-old-space-size=256 --max-semi-space-size=8 --v8-pool-size=0 dist/main.js"]
