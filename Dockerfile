@@ -28,5 +28,6 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # Migrations are idempotent and serialized by an advisory lock, so every replica may run them.
 # With Postgres unreachable (exit 75) an api starts all the same: its journal takes the load.
-# The heap flags are npm start's (README, Performance): V8 collects before the process grows past ~200 MB.
+# The node flags are npm start's (README, Performance): V8 collects before the process grows past ~200 MB,
+# with as many GC helper threads as there are CPUs to spare.
 CMD ["sh", "-c", "node dist/database/migrate.js; s=$?; [ $s -eq 0 ] || { [ $s -eq 75 ] && [ \"$BRIDGE_ROLE\" = api ]; } || exit $s; exec node --max-old-space-size=256 --max-semi-space-size=8 --v8-pool-size=0 dist/main.js"]
